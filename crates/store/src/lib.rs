@@ -1,0 +1,91 @@
+//! Persistent control-plane state: users, roles, locks, login sessions and
+//! cluster metadata.
+//!
+//! The control plane talks to a [`Store`] and never to SQL. The embedded
+//! default is [`SqliteStore`] (one file in the data directory); a PostgreSQL
+//! implementation can follow behind the same trait.
+//!
+//! Architecture invariant: the store holds state, not rules. It never decides
+//! whether an operation is allowed, never reads a clock (timestamps come in
+//! as arguments) and never sees a private key or a plaintext password.
+#![forbid(unsafe_code)]
+
+mod model;
+mod sqlite;
+
+pub use model::{Lock, LockTarget, RoleRecord, SessionRecord, UserRecord};
+pub use sqlite::SqliteStore;
+
+use airlock_core::{RoleName, UserName};
+
+/// Errors from a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An insert collided with an existing record.
+    #[error("{kind} {name:?} already exists")]
+    AlreadyExists {
+        /// What kind of record ("user", "role", ...).
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// A record that was named does not exist.
+    #[error("{kind} {name:?} does not exist")]
+    NotFound {
+        /// What kind of record.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// A stored value no longer parses (a bug or an edited database).
+    #[error("stored {what} is corrupt: {detail}")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+        /// Why it does not parse.
+        detail: String,
+    },
+    /// The database itself failed (disk full, locked, unreadable).
+    #[error("state database error: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+/// Result alias for store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Control-plane state. Implementations are internally synchronized; every
+/// method is a short, blocking call (async callers use `spawn_blocking`).
+pub trait Store: Send + Sync + 'static {
+    /// Reads a metadata value (cluster name, trust domain, ...).
+    fn meta(&self, key: &str) -> Result<Option<String>>;
+    /// Writes a metadata value.
+    fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+
+    /// Adds a user; fails with [`StoreError::AlreadyExists`] on a duplicate.
+    fn add_user(&self, user: &UserRecord) -> Result<()>;
+    /// Looks a user up.
+    fn user(&self, name: &UserName) -> Result<Option<UserRecord>>;
+    /// All users, sorted by name.
+    fn users(&self) -> Result<Vec<UserRecord>>;
+    /// Removes a user; fails with [`StoreError::NotFound`] if absent.
+    fn remove_user(&self, name: &UserName) -> Result<()>;
+
+    /// Adds or replaces a role.
+    fn put_role(&self, role: &RoleRecord) -> Result<()>;
+    /// Looks a role up.
+    fn role(&self, name: &RoleName) -> Result<Option<RoleRecord>>;
+    /// All roles, sorted by name.
+    fn roles(&self) -> Result<Vec<RoleRecord>>;
+
+    /// Adds a lock; fails with [`StoreError::AlreadyExists`] if the id is taken.
+    fn add_lock(&self, lock: &Lock) -> Result<()>;
+    /// All locks, expired ones included (callers filter by time).
+    fn locks(&self) -> Result<Vec<Lock>>;
+    /// Removes a lock by id.
+    fn remove_lock(&self, id: &str) -> Result<()>;
+
+    /// Records a login session.
+    fn add_session(&self, session: &SessionRecord) -> Result<()>;
+    /// Login sessions of one user, newest first.
+    fn sessions(&self, user: &UserName) -> Result<Vec<SessionRecord>>;
+}

@@ -1,0 +1,131 @@
+//! The records the store keeps. Plain data; validation of names happened
+//! when the typed names were built.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use airlock_core::{RoleName, SandboxId, SessionId, UserName};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A human user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Login name.
+    pub name: UserName,
+    /// Roles granted.
+    pub roles: Vec<RoleName>,
+    /// Traits for policy (team, logins, ...).
+    pub traits: BTreeMap<String, Vec<String>>,
+    /// argon2id hash in PHC string form. Never leaves the control plane.
+    #[serde(skip_serializing)]
+    pub password_hash: String,
+    /// When the user was added.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+}
+
+/// A role: a named bundle of permissions and a session-length cap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleRecord {
+    /// Role name.
+    pub name: RoleName,
+    /// One line for `role ls`.
+    pub description: String,
+    /// Longest user certificate this role allows, in seconds.
+    pub max_ttl_secs: u64,
+    /// Action patterns this role allows (`admin.*`, `sandbox.create`, ...).
+    pub allow: Vec<String>,
+}
+
+/// What a lock refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "lowercase")]
+pub enum LockTarget {
+    /// Every certificate of this user, and every workload acting for them.
+    User(UserName),
+    /// One sandbox and its workload.
+    Sandbox(SandboxId),
+    /// Every certificate issued from one login.
+    Session(SessionId),
+}
+
+impl LockTarget {
+    /// `"user"`, `"sandbox"` or `"session"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::User(_) => "user",
+            Self::Sandbox(_) => "sandbox",
+            Self::Session(_) => "session",
+        }
+    }
+
+    /// The locked subject's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::User(n) => n.as_str(),
+            Self::Sandbox(n) => n.as_str(),
+            Self::Session(n) => n.as_str(),
+        }
+    }
+
+    /// Rebuilds a target from its stored kind and name.
+    pub fn from_parts(kind: &str, name: &str) -> Result<Self, String> {
+        let bad = |e: airlock_core::NameError| e.to_string();
+        match kind {
+            "user" => UserName::new(name).map(Self::User).map_err(bad),
+            "sandbox" => SandboxId::new(name).map(Self::Sandbox).map_err(bad),
+            "session" => SessionId::new(name).map(Self::Session).map_err(bad),
+            other => Err(format!("unknown lock kind {other:?}")),
+        }
+    }
+}
+
+impl fmt::Display for LockTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind(), self.name())
+    }
+}
+
+/// An admin's order to refuse a subject, whatever certificates it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    /// Lock id (for `lock rm`).
+    pub id: String,
+    /// What is locked.
+    pub target: LockTarget,
+    /// Why, as the admin wrote it.
+    pub reason: Option<String>,
+    /// The admin who placed it.
+    pub created_by: String,
+    /// When it was placed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// When it lapses by itself (`None` = until removed).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
+}
+
+impl Lock {
+    /// Whether the lock is in force at `now`.
+    pub fn is_active(&self, now: OffsetDateTime) -> bool {
+        self.expires.is_none_or(|e| now < e)
+    }
+}
+
+/// One successful login.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Session id (carried in every certificate of the login).
+    pub id: SessionId,
+    /// Who logged in.
+    pub user: UserName,
+    /// From where.
+    pub source: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// When the login certificate expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+}
