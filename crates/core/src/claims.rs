@@ -173,6 +173,21 @@ impl Claims {
         }
     }
 
+    /// Claims of an Airlock server's TLS certificate.
+    pub fn server() -> Self {
+        Self {
+            v: 1,
+            kind: SubjectKind::Server,
+            user: None,
+            roles: Vec::new(),
+            traits: BTreeMap::new(),
+            session: None,
+            sandbox: None,
+            delegation: None,
+            isolation: None,
+        }
+    }
+
     fn bare(kind: SubjectKind, user: UserName) -> Self {
         Self {
             v: 1,

@@ -89,3 +89,9 @@ pub trait Store: Send + Sync + 'static {
     /// Login sessions of one user, newest first.
     fn sessions(&self, user: &UserName) -> Result<Vec<SessionRecord>>;
 }
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}

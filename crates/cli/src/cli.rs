@@ -1,0 +1,211 @@
+//! The command line, defined once: clap derives parsing and `--help` from
+//! these types.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::EXIT_CODES_HELP;
+
+/// Airlock runs AI agents in isolated, ephemeral sandboxes whose every action
+/// goes through identity, policy and a tamper-evident audit log.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run or set up an Airlock server (control plane).
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// Log in: make a key here, get a short-lived certificate for it.
+    ///
+    /// The first login to a server pins its cluster CA (shown as a SHA-256
+    /// fingerprint); later logins refuse a server whose CA differs.
+    Login(LoginArgs),
+    /// Forget the current login (key and certificate).
+    Logout(LogoutArgs),
+    /// Show who the server thinks you are.
+    Whoami(JsonFlag),
+    /// Administer users, roles and locks (needs an admin role).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `--json` on listings.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `airlock server ...`
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Create a new cluster in DIR: CA, keys, state, audit log, first admin.
+    ///
+    /// Refuses a directory that already holds a cluster.
+    Init(InitArgs),
+    /// Serve the API from an initialized DIR.
+    Start(StartArgs),
+}
+
+/// `airlock server init`
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Data directory (created with mode 0700 if missing).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Name of the first admin user.
+    #[arg(long, value_name = "NAME")]
+    pub admin: String,
+    /// Read the admin password from the first line of stdin instead of a prompt.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// SPIFFE trust domain of the cluster's workload identities.
+    #[arg(long, default_value = "airlock.local", value_name = "DOMAIN")]
+    pub trust_domain: String,
+    /// Human name of the cluster (shown at login, used as the audit log origin).
+    #[arg(long, default_value = "airlock", value_name = "NAME")]
+    pub cluster_name: String,
+}
+
+/// `airlock server start`
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Data directory made by `airlock server init`.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Listen address (overrides `listen` in DIR/airlock.toml; default 127.0.0.1:8443).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `airlock login`
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Server URL, e.g. https://127.0.0.1:8443 (default: the current login's server).
+    #[arg(long, value_name = "URL", env = "AIRLOCK_SERVER")]
+    pub server: Option<String>,
+    /// User name (default: the current login's user).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Read the password from the first line of stdin instead of a prompt.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Certificate lifetime to ask for (capped by your roles), e.g. 2h.
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Expected SHA-256 fingerprint of the cluster CA (as printed by
+    /// `airlock server init`); verified on first contact instead of trusting it.
+    #[arg(long, value_name = "SHA256")]
+    pub ca_fingerprint: Option<String>,
+}
+
+/// `airlock logout`
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Also forget the pinned CA of the server (after a cluster was re-created).
+    #[arg(long)]
+    pub forget: bool,
+}
+
+/// `airlock admin ...`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// List roles.
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Refuse a user, sandbox or login session at once, certificates or not.
+    #[command(subcommand)]
+    Lock(LockCommand),
+}
+
+/// `airlock admin user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user.
+    Add(UserAddArgs),
+    /// List users.
+    Ls(JsonFlag),
+    /// Remove a user; their certificates stop working at once.
+    Rm {
+        /// User name.
+        name: String,
+    },
+}
+
+/// `airlock admin user add`
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// User name.
+    pub name: String,
+    /// Comma-separated roles, e.g. developer,auditor.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub roles: Vec<String>,
+    /// Read the password from the first line of stdin instead of a prompt.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// A trait for policy, KEY=VALUE (repeatable).
+    #[arg(long = "trait", value_name = "KEY=VALUE")]
+    pub traits: Vec<String>,
+}
+
+/// `airlock admin role ...`
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// List roles.
+    Ls(JsonFlag),
+}
+
+/// `airlock admin lock ...`
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Place a lock.
+    Add(LockAddArgs),
+    /// List locks in force (`--all` includes lapsed ones).
+    Ls {
+        /// Include lapsed locks.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a lock.
+    Rm {
+        /// Lock id (from `lock ls`).
+        id: String,
+    },
+}
+
+/// `airlock admin lock add`
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["user", "sandbox", "session"])))]
+pub struct LockAddArgs {
+    /// Lock a user (and every workload acting for them).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Lock a sandbox.
+    #[arg(long, value_name = "ID")]
+    pub sandbox: Option<String>,
+    /// Lock one login session.
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// How long, e.g. 1h (default: until removed).
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+    /// Why (shown to whoever is refused).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}

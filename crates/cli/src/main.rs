@@ -1,0 +1,55 @@
+//! `airlock`: the one binary. Client commands talk to the control plane's
+//! HTTPS API; `airlock server` runs it.
+
+mod cli;
+mod client;
+mod cmd;
+mod exit;
+mod home;
+mod output;
+mod password;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ServerCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.command);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    match runtime.block_on(cmd::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Prints the error as one line and maps it to its exit code.
+fn fail(err: &anyhow::Error) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "error: {err:#}");
+    ExitCode::from(exit::code_of(err) as u8)
+}
+
+/// Logs go to stderr; the server logs at info, clients only warn. Override
+/// with `AIRLOCK_LOG` (e.g. `AIRLOCK_LOG=debug`).
+fn init_tracing(command: &Command) {
+    let default = match command {
+        Command::Server(ServerCommand::Start(_)) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

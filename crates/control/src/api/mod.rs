@@ -1,0 +1,77 @@
+//! The `/v1` HTTP API. Routes are registered through `utoipa-axum`, so the
+//! OpenAPI document served at `/v1/openapi.json` is built from the very same
+//! registrations as the router and cannot fall out of sync with it.
+
+mod certs;
+mod json;
+mod locks;
+mod login;
+mod public;
+pub mod types;
+mod users;
+
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use json::ApiJson;
+
+use crate::state::SharedState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Airlock control plane API",
+        description = "Users, login, locks and identity issuance. Authenticated routes need \
+                       the client certificate from `airlock login` (mTLS)."
+    ),
+    components(schemas(crate::error::ErrorBody))
+)]
+struct ApiDoc;
+
+/// The router and the OpenAPI document describing it.
+pub fn router_and_spec() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(public::health))
+        .routes(routes!(public::ca))
+        .routes(routes!(public::jwks))
+        .routes(routes!(public::openid_configuration))
+        .routes(routes!(login::login))
+        .routes(routes!(login::whoami))
+        .routes(routes!(users::list_users, users::add_user))
+        .routes(routes!(users::remove_user))
+        .routes(routes!(users::list_roles))
+        .routes(routes!(locks::list_locks, locks::add_lock))
+        .routes(routes!(locks::remove_lock))
+        .routes(routes!(certs::issue_svid))
+        .routes(routes!(certs::jwt_svid))
+        .split_for_parts()
+}
+
+/// The full router, with the OpenAPI document mounted.
+pub fn router(state: SharedState) -> Router {
+    let (router, spec) = router_and_spec();
+    let spec = std::sync::Arc::new(spec);
+    router
+        .route(
+            "/v1/openapi.json",
+            axum::routing::get(move || {
+                let spec = std::sync::Arc::clone(&spec);
+                async move { axum::Json((*spec).clone()) }
+            }),
+        )
+        .fallback(|| async {
+            crate::error::ApiError::NotFound(
+                "no such API route; see /v1/openapi.json for the routes this server has".into(),
+            )
+        })
+        .with_state(state)
+}
+
+/// RFC 3339 for API bodies.
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}

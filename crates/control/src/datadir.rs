@@ -1,0 +1,88 @@
+//! The data directory: everything a server owns, in one place.
+//!
+//! ```text
+//! DIR/
+//!   airlock.toml        optional config
+//!   state.db            control-plane state (users, roles, locks, ...)
+//!   audit.db            the audit log (Merkle tree, checkpoints)
+//!   ca/ca.crt           cluster CA certificate (public)
+//!   ca/ca.key           cluster CA private key (0600)
+//!   ca/jwt.key          JWT-SVID signing key (0600)
+//!   ca/audit.key        audit checkpoint signing key (0600)
+//! ```
+//!
+//! `state.db` is the "initialized" marker: it is the last thing `init`
+//! moves into place, so a directory with it is complete.
+
+use std::path::{Path, PathBuf};
+
+/// Paths inside a data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// A data directory rooted at `root` (not checked).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Control-plane state database.
+    pub fn state_db(&self) -> PathBuf {
+        self.root.join("state.db")
+    }
+
+    /// Audit log database.
+    pub fn audit_db(&self) -> PathBuf {
+        self.root.join("audit.db")
+    }
+
+    /// Optional config file.
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("airlock.toml")
+    }
+
+    /// Directory of key material.
+    pub fn ca_dir(&self) -> PathBuf {
+        self.root.join("ca")
+    }
+
+    /// CA certificate.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.ca_dir().join("ca.crt")
+    }
+
+    /// CA private key.
+    pub fn ca_key(&self) -> PathBuf {
+        self.ca_dir().join("ca.key")
+    }
+
+    /// JWT-SVID signing key.
+    pub fn jwt_key(&self) -> PathBuf {
+        self.ca_dir().join("jwt.key")
+    }
+
+    /// Audit checkpoint signing key.
+    pub fn audit_key(&self) -> PathBuf {
+        self.ca_dir().join("audit.key")
+    }
+
+    /// Whether `init` completed here.
+    pub fn is_initialized(&self) -> bool {
+        self.state_db().exists()
+    }
+
+    /// Whether anything of a cluster is here (complete or not), which makes
+    /// the directory unsafe to initialize over.
+    pub fn has_cluster_files(&self) -> bool {
+        [self.state_db(), self.audit_db(), self.ca_dir()]
+            .iter()
+            .any(|p| p.exists())
+    }
+}
