@@ -1,0 +1,54 @@
+//! Airlock's audit layer: every operation, allowed or denied, becomes a typed
+//! event in an append-only, tamper-evident log.
+//!
+//! - [`event`], [`code`]: the event model and the table of stable codes
+//!   (docs/audit-events.md is generated from it).
+//! - [`merkle`]: RFC 6962 hashing, roots, inclusion and consistency proofs (sans IO).
+//! - [`checkpoint`]: C2SP signed notes carrying the log's size and root.
+//! - [`AuditLog`]: the handle: group-committed durable appends, signed
+//!   checkpoints every second, search, export, proofs, verification.
+//! - [`store`], [`sqlite`]: the storage seam and its SQLite implementation.
+//! - [`verify`]: full verification, the same logic online and offline.
+//! - [`recording`]: asciicast v2 session recordings and their replay.
+//!
+//! Architecture invariant: audit is its own typed stream, never log lines;
+//! the bytes hashed are the bytes stored, and verification never re-encodes.
+#![forbid(unsafe_code)]
+
+pub mod checkpoint;
+pub mod code;
+pub mod error;
+pub mod event;
+pub mod export;
+mod log;
+pub mod merkle;
+pub mod ocsf;
+pub mod proof;
+pub mod query;
+pub mod recording;
+pub mod sqlite;
+pub mod store;
+pub mod timefmt;
+mod validate;
+pub mod verify;
+mod writer;
+
+use std::path::Path;
+
+pub use checkpoint::{Checkpoint, NoteError, NoteSigner, NoteVerifier};
+pub use code::EventCode;
+pub use error::{AuditError, StoreError};
+pub use event::{AuditEvent, EventError};
+pub use log::{AuditLog, LogOptions, LogStats};
+pub use proof::{InclusionProofBundle, verify_proof_bundle};
+pub use query::{ActionFilter, Order, Query, QueryError, QueryParams};
+pub use verify::{Problem, Tampering, VerifyReport};
+pub use writer::{AppendReceipt, SignedCheckpoint};
+
+/// Verifies the SQLite audit store at `db_path` offline (server stopped, or a
+/// copy of the data directory), against the published audit key. Returns a
+/// report naming the first damaged index; Err only when the file cannot be read.
+pub fn verify_store(db_path: &Path, verifier: &NoteVerifier) -> Result<VerifyReport, AuditError> {
+    let store = sqlite::SqliteStore::open_read_only(db_path)?;
+    log::verify_with_store(&store, verifier)
+}

@@ -1,0 +1,187 @@
+//! The log handle: durable appends, group commit, checkpoints, reopen.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_audit::sqlite::SqliteStore;
+use airlock_audit::{AuditError, AuditEvent, AuditLog, EventCode, LogOptions, verify_store};
+
+use crate::util::{ORIGIN, TestLog, append_range, event, signer, verifier};
+
+#[test]
+fn appends_get_consecutive_seqs_and_survive_reopen() {
+    let t = TestLog::new();
+    let log = t.open();
+    for i in 0..5 {
+        let r = log.append_blocking(event(i)).unwrap();
+        assert_eq!(
+            (r.seq, r.id.as_str()),
+            (i as u64, format!("ev-{i}").as_str())
+        );
+    }
+    drop(log);
+    let log = t.open();
+    assert_eq!(log.append_blocking(event(5)).unwrap().seq, 5);
+    let ev = log.get_blocking("ev-3").unwrap();
+    assert_eq!((ev.seq, ev.code), (3, event(3).code));
+    assert!(matches!(
+        log.get_blocking("ev-99"),
+        Err(AuditError::NotFound(_))
+    ));
+    assert!(matches!(
+        log.get_blocking("garbage"),
+        Err(AuditError::NotFound(_))
+    ));
+}
+
+#[test]
+fn invalid_events_are_refused_before_writing() {
+    let t = TestLog::new();
+    let log = t.open();
+    let bad = AuditEvent::new(EventCode::UserLogin); // no user
+    let err = log.append_blocking(bad).unwrap_err();
+    assert!(err.to_string().contains("must name its user"), "{err}");
+    let huge = event(0).detail("blob", "x".repeat(70_000));
+    assert!(matches!(
+        log.append_blocking(huge),
+        Err(AuditError::TooLarge(_))
+    ));
+    assert_eq!(log.stats().size, 0);
+    // A batch with one bad event writes nothing.
+    let batch = vec![event(0), AuditEvent::new(EventCode::UserLoginFailed)];
+    assert!(log.append_many_blocking(batch).is_err());
+    assert_eq!(log.stats().size, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_share_commits() {
+    let t = TestLog::new();
+    let log = t.open();
+    let n = 400;
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append(event(i)).await.unwrap().seq })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for task in tasks {
+        seqs.push(task.await.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..n as u64).collect::<Vec<_>>());
+    let stats = log.stats();
+    assert_eq!(stats.events, n as u64);
+    assert!(
+        stats.commits * 4 < n as u64,
+        "{} commits for {n} concurrent appends: group commit is not batching",
+        stats.commits
+    );
+    drop(log);
+    assert!(verify_store(&t.path, &verifier()).unwrap().is_ok());
+}
+
+#[test]
+fn concurrent_threads_share_commits() {
+    let t = TestLog::new();
+    let log = t.open();
+    std::thread::scope(|s| {
+        for w in 0..16 {
+            let log = log.clone();
+            s.spawn(move || {
+                for i in 0..25 {
+                    log.append_blocking(event(w * 25 + i)).unwrap();
+                }
+            });
+        }
+    });
+    let stats = log.stats();
+    assert_eq!(stats.events, 400);
+    assert!(stats.commits < 400, "{stats:?}");
+}
+
+#[test]
+fn checkpoints_are_written_while_events_flow_and_on_shutdown() {
+    let t = TestLog::new();
+    let store = Arc::new(SqliteStore::open(&t.path).unwrap());
+    let opts = LogOptions {
+        checkpoint_interval: Duration::from_millis(100),
+    };
+    let log = AuditLog::open_with(store.clone(), signer(), ORIGIN, opts).unwrap();
+    let start = std::time::Instant::now();
+    let mut i = 0;
+    while start.elapsed() < Duration::from_millis(650) {
+        log.append_blocking(event(i)).unwrap();
+        i += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let during = log.stats().checkpoints;
+    assert!(
+        during >= 4,
+        "only {during} checkpoints in 650 ms at a 100 ms interval"
+    );
+    drop(log);
+    use airlock_audit::store::AuditStore;
+    let latest = store.checkpoints().unwrap().pop().unwrap();
+    assert_eq!(latest.size, i as u64, "shutdown must sign every event");
+}
+
+#[test]
+fn idle_log_signs_its_tail_within_the_interval() {
+    let t = TestLog::new();
+    let store = Arc::new(SqliteStore::open(&t.path).unwrap());
+    let opts = LogOptions {
+        checkpoint_interval: Duration::from_millis(50),
+    };
+    let log = AuditLog::open_with(store, signer(), ORIGIN, opts).unwrap();
+    append_range(&log, 0, 3);
+    std::thread::sleep(Duration::from_millis(300));
+    let report = log.verify_blocking().unwrap();
+    assert_eq!(
+        (report.latest_checkpoint, report.unsigned_tail),
+        (Some(3), 0)
+    );
+}
+
+#[test]
+fn checkpoint_now_signs_the_current_size() {
+    let t = TestLog::new();
+    let log = t.open();
+    append_range(&log, 0, 7);
+    let cp = log.checkpoint_now_blocking().unwrap();
+    assert_eq!(cp.size, 7);
+    let parsed = airlock_audit::Checkpoint::open(&cp.note, log.verifier()).unwrap();
+    assert_eq!((parsed.size, parsed.origin.as_str()), (7, ORIGIN));
+    assert_eq!(
+        log.checkpoint_now_blocking().unwrap(),
+        cp,
+        "no new events: same checkpoint"
+    );
+}
+
+#[test]
+fn another_key_cannot_open_the_log() {
+    let t = TestLog::new();
+    drop(t.open());
+    let other = airlock_audit::NoteSigner::from_seed(ORIGIN, &[9u8; 32]).unwrap();
+    let err = AuditLog::open(&t.path, other, ORIGIN).unwrap_err();
+    assert!(matches!(err, AuditError::Damaged(_)), "{err}");
+    let err = AuditLog::open(&t.path, signer(), "another/origin").unwrap_err();
+    assert!(err.to_string().contains("origin"), "{err}");
+}
+
+#[tokio::test]
+async fn async_reads_work_from_a_runtime() {
+    let t = TestLog::new();
+    let log = t.open();
+    for i in 0..10 {
+        log.append(event(i)).await.unwrap();
+    }
+    let tail = log.tail(Some(6), 100).await.unwrap();
+    assert_eq!(
+        tail.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![7, 8, 9]
+    );
+    assert_eq!(log.get("ev-4".into()).await.unwrap().seq, 4);
+    assert!(log.verify().await.unwrap().is_ok());
+}

@@ -1,0 +1,272 @@
+//! Search, tail, parameter parsing and export.
+
+use airlock_audit::merkle::leaf_hash;
+use airlock_audit::{ActionFilter, AuditLog, Order, Query, QueryError, QueryParams};
+use airlock_core::Effect;
+use serde_json::Value;
+
+use crate::util::{T0, TestLog, append_range, event, sandbox, user};
+
+fn log200() -> (TestLog, AuditLog) {
+    let t = TestLog::new();
+    let log = t.open();
+    append_range(&log, 0, 200);
+    (t, log)
+}
+
+fn seqs(log: &AuditLog, q: &Query) -> Vec<u64> {
+    log.search_blocking(q)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect()
+}
+
+/// What a brute-force filter over the generated events returns, newest first.
+fn expected(f: impl Fn(usize) -> bool, limit: usize) -> Vec<u64> {
+    (0..200)
+        .rev()
+        .filter(|&i| f(i))
+        .take(limit)
+        .map(|i| i as u64)
+        .collect()
+}
+
+#[test]
+fn search_filters_match_a_brute_force_scan() {
+    let (_t, log) = log200();
+    let base = Query {
+        limit: 1000,
+        ..Query::default()
+    };
+    let u3 = Query {
+        user: Some(user(3)),
+        ..base.clone()
+    };
+    let is_u3 = |i: usize| i % 5 != 4 && i % 7 == 3;
+    assert_eq!(seqs(&log, &u3), expected(is_u3, 1000));
+    let sb = Query {
+        sandbox: Some(sandbox(1)),
+        ..base.clone()
+    };
+    assert_eq!(
+        seqs(&log, &sb),
+        expected(|i| matches!(i % 5, 1..=3) && i % 3 == 1, 1000)
+    );
+    let deny = Query {
+        decision: Some(Effect::Deny),
+        ..base.clone()
+    };
+    let is_deny = |i: usize| matches!(i % 5, 3 | 4) || (i % 5 == 1 && i.is_multiple_of(3));
+    assert_eq!(seqs(&log, &deny), expected(is_deny, 1000));
+    let prefix = Query {
+        action: Some(ActionFilter::Prefix("sandbox.".into())),
+        ..base.clone()
+    };
+    assert_eq!(
+        seqs(&log, &prefix),
+        expected(|i| matches!(i % 5, 2 | 3), 1000)
+    );
+    let exact = Query {
+        action: Some(ActionFilter::Exact("admin.user.add".into())),
+        ..base.clone()
+    };
+    assert_eq!(seqs(&log, &exact), expected(|i| i % 5 == 4, 1000));
+    let both = Query {
+        user: Some(user(3)),
+        decision: Some(Effect::Deny),
+        limit: 5,
+        ..base
+    };
+    assert_eq!(seqs(&log, &both), expected(|i| is_u3(i) && is_deny(i), 5));
+}
+
+#[test]
+fn time_paging_and_order() {
+    let (_t, log) = log200();
+    let secs = |s: i64| T0 + time::Duration::seconds(s);
+    let window = Query {
+        since: Some(secs(10)),
+        until: Some(secs(20)),
+        ..Query::default()
+    };
+    assert_eq!(seqs(&log, &window), (10..20).rev().collect::<Vec<_>>());
+    let page = Query {
+        before_seq: Some(50),
+        limit: 3,
+        ..Query::default()
+    };
+    assert_eq!(seqs(&log, &page), vec![49, 48, 47]);
+    let oldest = Query {
+        after_seq: Some(195),
+        order: Order::OldestFirst,
+        ..Query::default()
+    };
+    assert_eq!(seqs(&log, &oldest), vec![196, 197, 198, 199]);
+    assert_eq!(seqs(&log, &Query::default()).len(), 100, "default limit");
+    assert_eq!(log.tail_blocking(None, 2).unwrap().len(), 2);
+}
+
+fn params(pairs: &[(&str, &str)]) -> Result<QueryParams, serde_json::Error> {
+    let map: serde_json::Map<String, Value> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    serde_json::from_value(Value::Object(map))
+}
+
+fn parse(pairs: &[(&str, &str)]) -> Result<Query, QueryError> {
+    params(pairs).unwrap().parse(T0)
+}
+
+#[test]
+fn search_params_parse() {
+    let q = parse(&[
+        ("user", "alice"),
+        ("sandbox", "sb-1"),
+        ("action", "sandbox.*"),
+        ("decision", "deny"),
+        ("since", "1h"),
+        ("until", "2025-01-01T00:00:00Z"),
+        ("limit", "20"),
+        ("after", "ev-7"),
+        ("order", "oldest"),
+    ])
+    .unwrap();
+    assert_eq!(q.action, Some(ActionFilter::Prefix("sandbox.".into())));
+    assert_eq!(q.since, Some(T0 - time::Duration::hours(1)));
+    assert_eq!(
+        (q.limit, q.after_seq, q.order),
+        (20, Some(7), Order::OldestFirst)
+    );
+    assert_eq!(
+        parse(&[("user", " ")]).unwrap(),
+        Query::default(),
+        "blank = absent"
+    );
+}
+
+#[test]
+fn malformed_search_params_get_clear_errors() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("user", "Alice!")],
+            "invalid --user \"Alice!\": use 1-64 characters",
+        ),
+        (&[("sandbox", "../x")], "invalid --sandbox"),
+        (
+            &[("action", "Sandbox.*")],
+            "invalid --action \"Sandbox.*\": use an action such as",
+        ),
+        (
+            &[("decision", "maybe")],
+            "invalid --decision \"maybe\": use allow or deny",
+        ),
+        (
+            &[("since", "yesterday")],
+            "invalid --since \"yesterday\": use a duration ago",
+        ),
+        (&[("until", "2025-13-01")], "invalid --until"),
+        (
+            &[("limit", "0")],
+            "invalid --limit \"0\": use a number from 1 to 10000",
+        ),
+        (&[("limit", "many")], "invalid --limit"),
+        (&[("limit", "100000")], "invalid --limit"),
+        (
+            &[("after", "ev-x")],
+            "invalid --after \"ev-x\": use an event id",
+        ),
+        (&[("order", "random")], "invalid --order"),
+        (
+            &[("since", "1h"), ("until", "2h")],
+            "--since must be earlier than --until",
+        ),
+    ];
+    for (pairs, want) in cases {
+        let err = parse(pairs).unwrap_err().to_string();
+        assert!(
+            err.starts_with(want),
+            "{pairs:?}: {err:?} should start with {want:?}"
+        );
+    }
+    assert!(
+        params(&[("usr", "alice")]).is_err(),
+        "unknown parameters are refused"
+    );
+    let direct = Query {
+        limit: 0,
+        ..Query::default()
+    };
+    assert!(TestLog::new().open().search_blocking(&direct).is_err());
+}
+
+#[test]
+fn jsonl_export_is_the_hashed_bytes() {
+    let (_t, log) = log200();
+    let mut out = Vec::new();
+    assert_eq!(log.export_jsonl(&mut out, None).unwrap(), 200);
+    let lines: Vec<&[u8]> = out
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let receipts = log
+        .search_blocking(&Query {
+            limit: 1,
+            ..Query::default()
+        })
+        .unwrap();
+    assert_eq!(receipts[0].seq, 199);
+    for (i, line) in lines.iter().enumerate() {
+        let proof = log.store().get(i as u64).unwrap().unwrap();
+        assert_eq!(*line, &proof.body[..]);
+        assert_eq!(leaf_hash(line), leaf_hash(&proof.body));
+    }
+    let mut recent = Vec::new();
+    let since = T0 + time::Duration::seconds(190);
+    assert_eq!(log.export_jsonl(&mut recent, Some(since)).unwrap(), 10);
+}
+
+#[test]
+fn ocsf_export_maps_classes_and_actors() {
+    let (_t, log) = log200();
+    let mut out = Vec::new();
+    log.export_ocsf(&mut out, None).unwrap();
+    let events: Vec<Value> = out
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 200);
+    let login = &events[0];
+    assert_eq!(login["class_uid"], 3002);
+    assert_eq!(login["category_uid"], 3);
+    assert_eq!(login["type_uid"], 300201);
+    assert_eq!(login["status_id"], 1);
+    assert_eq!(login["actor"]["user"]["name"], "user0");
+    assert_eq!(login["src_endpoint"]["ip"], "10.1.2.3");
+    assert_eq!(login["src_endpoint"]["port"], 5555);
+    assert_eq!(login["metadata"]["product"]["name"], "Airlock");
+    assert_eq!(login["time"], T0.unix_timestamp() * 1000);
+    let http = &events[6]; // i % 5 == 1, even: GET, i.is_multiple_of(3): deny
+    assert_eq!(http["class_uid"], 4002);
+    assert_eq!(http["activity_id"], 3);
+    assert_eq!(http["http_request"]["http_method"], "GET");
+    assert_eq!(http["status_id"], 2);
+    assert_eq!(http["status_detail"], "POST is not allowed");
+    assert_eq!(http["actor"]["user"]["name"], "user6");
+    assert_eq!(
+        http["actor"]["app_uid"],
+        "spiffe://airlock.test/sandbox/sb-0/workload"
+    );
+    assert_eq!(http["unmapped"]["sandbox"], "sb-0");
+    let refused = &events[4];
+    assert_eq!(
+        (
+            refused["class_uid"].as_u64(),
+            refused["api"]["operation"].as_str()
+        ),
+        (Some(6003), Some("admin.user.add"))
+    );
+    let _ = event(0);
+}
