@@ -1,0 +1,240 @@
+//! Init, start, login, whoami, logout, and the files a login leaves behind.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::util::*;
+
+#[test]
+fn init_start_login_whoami_logout() {
+    let cluster = Cluster::start();
+    let admin = cluster.client("admin");
+    let out = admin.login(ADMIN, ADMIN_PW);
+    out.ok();
+    assert!(
+        out.stdout
+            .contains("Logged in to airlock as admin (roles: admin)"),
+        "{out:#?}"
+    );
+    assert!(out.stderr.contains("verified and pinned"), "{out:#?}");
+
+    for f in ["key.pem", "cert.pem", "profile.json", "ca.pem"] {
+        let mode = std::fs::metadata(admin.home.join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{f} mode {mode:o}");
+    }
+    let key = std::fs::read_to_string(admin.home.join("key.pem")).unwrap();
+    assert!(key.contains("BEGIN PRIVATE KEY"));
+
+    let who = admin.run(&["whoami", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(who.ok()).unwrap();
+    assert_eq!(v["user"], "admin");
+    assert_eq!(v["roles"], serde_json::json!(["admin"]));
+    let expires = time::OffsetDateTime::parse(
+        v["expires"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = expires - time::OffsetDateTime::now_utc();
+    assert!(
+        left <= time::Duration::hours(8) && left > time::Duration::hours(7),
+        "{left}"
+    );
+
+    let human = admin.run(&["whoami"]);
+    assert!(human.ok().contains("user:     admin"));
+
+    admin.run(&["logout"]).ok();
+    assert!(!admin.home.join("key.pem").exists());
+    admin.run(&["whoami"]).fails(3, "not logged in");
+}
+
+#[test]
+fn ttl_is_capped_by_the_role_maximum() {
+    let cluster = Cluster::start();
+    let admin = cluster.client("admin");
+    admin.login_with(ADMIN, ADMIN_PW, &["--ttl", "48h"]).ok();
+    let v: serde_json::Value = serde_json::from_str(admin.run(&["whoami", "--json"]).ok()).unwrap();
+    let expires = time::OffsetDateTime::parse(
+        v["expires"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = expires - time::OffsetDateTime::now_utc();
+    assert!(
+        left <= time::Duration::hours(8),
+        "capped at the role's 8h: {left}"
+    );
+
+    admin.login_with(ADMIN, ADMIN_PW, &["--ttl", "30m"]).ok();
+    let v: serde_json::Value = serde_json::from_str(admin.run(&["whoami", "--json"]).ok()).unwrap();
+    let expires = time::OffsetDateTime::parse(
+        v["expires"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = expires - time::OffsetDateTime::now_utc();
+    assert!(
+        left <= time::Duration::minutes(30) && left > time::Duration::minutes(28),
+        "{left}"
+    );
+}
+
+#[test]
+fn users_are_added_listed_and_removed_and_removal_revokes() {
+    let cluster = Cluster::start();
+    let admin = cluster.admin();
+    cluster.add_user(&admin, "bob", "developer", "bob-password");
+    let ls = admin.run(&["admin", "user", "ls", "--json"]);
+    let users: serde_json::Value = serde_json::from_str(ls.ok()).unwrap();
+    let names: Vec<_> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].clone())
+        .collect();
+    assert_eq!(names, vec!["admin", "bob"]);
+    assert!(
+        ls.stdout.find("password").is_none(),
+        "hashes never leave the server"
+    );
+
+    let bob = cluster.client("bob");
+    bob.login("bob", "bob-password").ok();
+    bob.run(&["whoami"]).ok();
+
+    admin.run(&["admin", "user", "rm", "bob"]).ok();
+    bob.run(&["whoami"]).fails(3, "user bob no longer exists");
+    admin
+        .run(&["admin", "user", "rm", "bob"])
+        .fails(5, "does not exist");
+    admin
+        .run(&["admin", "user", "rm", ADMIN])
+        .fails(6, "cannot remove yourself");
+}
+
+#[test]
+fn plain_users_are_refused_admin_actions_with_the_action_named() {
+    let cluster = Cluster::start();
+    let admin = cluster.admin();
+    cluster.add_user(&admin, "dev", "developer", "dev-password");
+    let dev = cluster.client("dev");
+    dev.login("dev", "dev-password").ok();
+    dev.run_stdin(
+        &[
+            "admin",
+            "user",
+            "add",
+            "eve",
+            "--roles",
+            "admin",
+            "--password-stdin",
+        ],
+        "eve-password\n",
+    )
+    .fails(4, "not allowed: admin.user.add");
+    dev.run(&["admin", "user", "ls"])
+        .fails(4, "not allowed: admin.user.list");
+    dev.run(&["admin", "lock", "add", "--user", "admin"])
+        .fails(4, "not allowed: admin.lock.add");
+    // Nothing changed.
+    let users: serde_json::Value =
+        serde_json::from_str(admin.run(&["admin", "user", "ls", "--json"]).ok()).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_later_login_to_a_different_ca_at_the_same_address_is_refused() {
+    let port = free_port();
+    let mut first = Cluster::start_on(port);
+    let client = first.client("roamer");
+    client.login(ADMIN, ADMIN_PW).ok();
+    first.stop();
+
+    let second = Cluster::start_on(port);
+    assert_ne!(first.fingerprint, second.fingerprint);
+    let roamer = Client {
+        home: client.home.clone(),
+        url: second.url.clone(),
+        fingerprint: second.fingerprint.clone(),
+    };
+    // Even with the new cluster's fingerprint given, the pin wins.
+    roamer.login(ADMIN, ADMIN_PW).fails(3, "you pinned");
+    // Without --ca-fingerprint too.
+    roamer
+        .run_stdin(
+            &[
+                "login",
+                "--server",
+                &second.url,
+                "--user",
+                ADMIN,
+                "--password-stdin",
+            ],
+            &format!("{ADMIN_PW}\n"),
+        )
+        .fails(3, "this may be an attack");
+    // After an explicit forget, the new cluster can be pinned.
+    roamer.run(&["logout", "--forget"]).ok();
+    roamer.login(ADMIN, ADMIN_PW).ok();
+}
+
+#[test]
+fn a_wrong_ca_fingerprint_on_first_contact_is_refused() {
+    let cluster = Cluster::start();
+    let c = cluster.client("careful");
+    let wrong = "00".repeat(32);
+    c.run_stdin(
+        &[
+            "login",
+            "--server",
+            &cluster.url,
+            "--user",
+            ADMIN,
+            "--password-stdin",
+            "--ca-fingerprint",
+            &wrong,
+        ],
+        &format!("{ADMIN_PW}\n"),
+    )
+    .fails(3, "not the --ca-fingerprint you gave");
+    assert!(!c.home.join("key.pem").exists());
+    assert!(
+        !c.home.join("known_clusters.json").exists(),
+        "nothing pinned"
+    );
+}
+
+#[test]
+fn server_survives_restart_and_logins_still_work() {
+    let mut cluster = Cluster::start();
+    let admin = cluster.admin();
+    cluster.add_user(&admin, "carol", "developer", "carol-password");
+    cluster.stop();
+    cluster.spawn_server();
+    admin.run(&["whoami"]).ok();
+    let carol = cluster.client("carol");
+    carol.login("carol", "carol-password").ok();
+}
+
+#[test]
+fn openapi_document_is_served_and_lists_the_routes() {
+    let cluster = Cluster::start();
+    let c = cluster.client("anon");
+    let (code, doc) = c.curl_anon("GET", "/v1/openapi.json", None);
+    assert_eq!(code, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1/login",
+        "/v1/users",
+        "/v1/locks",
+        "/v1/jwks",
+        "/v1/whoami",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+}

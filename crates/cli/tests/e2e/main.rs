@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `airlock` binary, a real server, real clients
+//! (the CLI itself, curl, openssl). One test binary, one module per area.
+
+mod util;
+
+mod bad_input;
+mod identity;
+mod locks;
+mod login;
