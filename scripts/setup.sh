@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what Airlock needs on a Debian machine that already has the Rust
+# toolchain: system packages through apt, only where missing. Idempotent.
+#
+#   scripts/setup.sh          packages to build and run Airlock
+#   scripts/setup.sh --test   also what the test suite drives (runtimes, clients)
+set -euo pipefail
+
+want=(ca-certificates curl openssl pkg-config gcc)
+if [[ "${1:-}" == "--test" ]]; then
+    want+=(asciinema git iproute2 nftables procps psmisc python3)
+fi
+
+missing=()
+for pkg in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}" >&2
+    sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq || true
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null || {
+    echo "setup: cargo not found; install the Rust toolchain (https://rustup.rs) first" >&2
+    exit 1
+}
