@@ -17,6 +17,7 @@ use clap::Parser;
 use crate::cli::{Cli, Command, ServerCommand};
 
 fn main() -> ExitCode {
+    quiet_panics();
     let cli = Cli::parse();
     init_tracing(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -52,4 +53,18 @@ fn init_tracing(command: &Command) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+}
+
+/// A panic is a bug; report it in one line (set RUST_BACKTRACE=1 for the
+/// trace) instead of showing users a backtrace.
+fn quiet_panics() {
+    if std::env::var_os("RUST_BACKTRACE").is_some() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: internal error ({info}); this is a bug, please report it"
+        );
+    }));
 }

@@ -1,115 +1,83 @@
 //! How the control plane records what it does. "No audit, no action":
 //! handlers record the event before they acknowledge the operation, and an
-//! event that cannot be made durable turns into a refusal.
+//! event that cannot be made durable turns into a refusal (503).
 
 use std::net::SocketAddr;
 
-use airlock_core::{Effect, SessionId, UserName};
-use serde_json::{Map, Value};
+use airlock_audit::{AuditError, AuditEvent, AuditLog, EventCode, NoteSigner};
 
+use crate::auth::Caller;
+use crate::datadir::DataDir;
 use crate::error::ApiError;
 
-/// One event, as handlers describe it.
+/// The control plane's handle on the audit log.
 #[derive(Debug, Clone)]
-pub struct Event {
-    /// Stable event name (`user.login`, `admin.user.add`, ...).
-    pub action: &'static str,
-    /// Allow or deny.
-    pub decision: Effect,
-    /// Why.
-    pub reason: String,
-    /// The human.
-    pub user: Option<UserName>,
-    /// Their login session.
-    pub session: Option<SessionId>,
-    /// Where the request came from.
-    pub source: Option<SocketAddr>,
-    /// What was acted on.
-    pub resource: Option<String>,
-    /// Event-specific fields.
-    pub details: Map<String, Value>,
+pub struct Auditor {
+    log: AuditLog,
 }
 
-impl Event {
-    /// An allowed operation.
-    pub fn allow(action: &'static str, reason: impl Into<String>) -> Self {
-        Self::new(action, Effect::Allow, reason.into())
+/// The checkpoint origin (and signer key name) for a trust domain.
+pub fn origin_for(trust_domain: &str) -> String {
+    format!("{trust_domain}/audit")
+}
+
+impl Auditor {
+    /// Opens the data directory's audit log with its signing key.
+    pub fn open(dir: &DataDir, origin: &str) -> Result<Self, AuditError> {
+        let signer = NoteSigner::load(origin, &dir.audit_key())?;
+        let log = AuditLog::open(&dir.audit_db(), signer, origin)?;
+        Ok(Self { log })
     }
 
-    /// A refused operation.
-    pub fn deny(action: &'static str, reason: impl Into<String>) -> Self {
-        Self::new(action, Effect::Deny, reason.into())
+    /// The log itself (search, verify, prove).
+    pub fn log(&self) -> &AuditLog {
+        &self.log
     }
 
-    fn new(action: &'static str, decision: Effect, reason: String) -> Self {
-        Self {
-            action,
-            decision,
-            reason,
-            user: None,
-            session: None,
-            source: None,
-            resource: None,
-            details: Map::new(),
+    /// Records an event durably; an error means the caller must refuse.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), ApiError> {
+        match self.log.append(event).await {
+            Ok(_) => Ok(()),
+            Err(AuditError::Invalid(e)) => Err(ApiError::internal(format!("invalid audit event: {e}"))),
+            Err(e) => {
+                tracing::error!(error = %e, "audit append failed; refusing the operation");
+                Err(ApiError::Unavailable(e.to_string()))
+            }
         }
     }
 
-    /// Names the human.
-    pub fn user(mut self, user: &UserName) -> Self {
-        self.user = Some(user.clone());
-        self
-    }
-
-    /// Names the login session.
-    pub fn session(mut self, session: Option<&SessionId>) -> Self {
-        self.session = session.cloned();
-        self
-    }
-
-    /// Names the source address.
-    pub fn source(mut self, source: SocketAddr) -> Self {
-        self.source = Some(source);
-        self
-    }
-
-    /// Names the resource acted on.
-    pub fn resource(mut self, resource: impl Into<String>) -> Self {
-        self.resource = Some(resource.into());
-        self
-    }
-
-    /// Adds an event-specific field.
-    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.details.insert(key.to_owned(), value.into());
-        self
+    /// Signs a final checkpoint (on shutdown).
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.log.checkpoint_now().await {
+            tracing::warn!(error = %e, "final audit checkpoint failed");
+        }
     }
 }
 
-/// The control plane's handle on the audit log.
-#[derive(Debug, Clone, Default)]
-pub struct Auditor {}
-
-impl Auditor {
-    /// Records an event durably; an error means the caller must refuse.
-    pub async fn record(&self, event: Event) -> Result<(), ApiError> {
-        tracing::info!(action = event.action, decision = %event.decision, reason = %event.reason, "audit");
-        Ok(())
+/// An event about something `caller` did: user, session and source filled in.
+pub fn by(caller: &Caller, code: EventCode) -> AuditEvent {
+    let mut ev = AuditEvent::new(code)
+        .user(caller.user.clone())
+        .source(caller.source.to_string());
+    if let Some(s) = &caller.session {
+        ev = ev.session(s.clone());
     }
+    ev
 }
 
-impl Auditor {
-    /// Opens the data directory's audit log.
-    pub fn open(_dir: &crate::DataDir, _origin: &str) -> Result<Self, String> {
-        Ok(Self {})
-    }
-
-    /// Flushes and signs a final checkpoint.
-    pub async fn shutdown(&self) {}
+/// An event from an unauthenticated source.
+pub fn from(source: SocketAddr, code: EventCode) -> AuditEvent {
+    AuditEvent::new(code).source(source.to_string())
 }
 
 /// Creates the audit log and its signing key in a new data directory;
-/// returns the verifier key.
-pub fn create_log(dir: &crate::DataDir, _origin: &str) -> Result<String, String> {
-    std::fs::write(dir.audit_db(), b"").map_err(|e| e.to_string())?;
-    Ok(String::new())
+/// returns the verifier key (`name+id+key`) to publish.
+pub fn create_log(dir: &DataDir, origin: &str) -> Result<String, AuditError> {
+    let signer = NoteSigner::generate(origin)?;
+    signer.save(&dir.audit_key())?;
+    let vkey = signer.verifier().to_vkey();
+    let log = AuditLog::open(&dir.audit_db(), signer, origin)?;
+    log.checkpoint_now_blocking()?;
+    drop(log);
+    Ok(vkey)
 }

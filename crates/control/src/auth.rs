@@ -14,7 +14,9 @@ use axum::http::request::Parts;
 use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 
-use crate::audit::Event;
+use airlock_audit::EventCode;
+
+use crate::audit;
 use crate::error::ApiError;
 use crate::locks;
 use crate::state::SharedState;
@@ -89,9 +91,12 @@ fn verify_presented(state: &SharedState, conn: &ConnInfo) -> Result<VerifiedCert
 }
 
 async fn refused(state: &SharedState, parts: &Parts, conn: &ConnInfo, err: ApiError) -> ApiError {
-    let event = Event::deny("api.refused", err.to_string())
-        .source(conn.peer)
+    let event = audit::from(conn.peer, EventCode::ApiRefused)
+        .action("api.call")
+        .deny(err.to_string())
         .resource(format!("{} {}", parts.method, parts.uri.path()))
+        .detail("method", parts.method.as_str())
+        .detail("path", parts.uri.path())
         .detail("status", err.status().as_u16());
     if let Err(audit_err) = state.audit.record(event).await {
         return audit_err;

@@ -6,7 +6,9 @@
 
 use airlock_core::RoleName;
 
-use crate::audit::Event;
+use airlock_audit::EventCode;
+
+use crate::audit;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::SharedState;
@@ -34,10 +36,9 @@ pub async fn authorize(state: &SharedState, caller: &Caller, action: &str) -> Re
         "not allowed: {action} needs a role that allows it (your roles: {})",
         role_list(&caller.roles)
     ));
-    let event = Event::deny("api.refused", err.to_string())
-        .user(&caller.user)
-        .session(caller.session.as_ref())
-        .source(caller.source)
+    let event = audit::by(caller, EventCode::ApiRefused)
+        .action(action)
+        .deny(err.to_string())
         .resource(action)
         .detail("status", 403);
     state.audit.record(event).await?;

@@ -70,7 +70,7 @@ pub enum InitError {
     Store(#[from] airlock_store::StoreError),
     /// The audit log could not be created.
     #[error("cannot create the audit log: {0}")]
-    Audit(String),
+    Audit(#[from] airlock_audit::AuditError),
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> InitError + 'a {
@@ -150,8 +150,10 @@ fn build(staging: &DataDir, opts: &InitOptions) -> Result<InitSummary, InitError
     write_key_file(&staging.ca_key(), &ca.key_pkcs8_pem())?;
     let jwt_key = KeyPair::generate()?;
     write_key_file(&staging.jwt_key(), &jwt_key.to_pkcs8_pem())?;
-    let audit_key =
-        crate::audit::create_log(staging, &opts.cluster_name).map_err(InitError::Audit)?;
+    let audit_key = crate::audit::create_log(
+        staging,
+        &crate::audit::origin_for(opts.trust_domain.as_str()),
+    )?;
 
     let hash = password::hash(&opts.password).map_err(InitError::WeakPassword)?;
     let store = SqliteStore::create(&staging.state_db())?;

@@ -98,7 +98,8 @@ impl Server {
         let jwt_key =
             KeyPair::from_pkcs8_pem(&read(&dir.jwt_key())?).map_err(|e| load_err("jwt.key", e))?;
         let jwt = JwtSigner::new(jwt_key).map_err(|e| load_err("jwt.key", e))?;
-        let audit = Auditor::open(dir, &cluster_name).map_err(|e| load_err("the audit log", e))?;
+        let origin = crate::audit::origin_for(trust_domain.as_str());
+        let audit = Auditor::open(dir, &origin).map_err(|e| load_err("the audit log", e))?;
 
         let listener =
             TcpListener::bind(config.listen)

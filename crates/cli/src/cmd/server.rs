@@ -9,7 +9,9 @@ use crate::{output, password};
 
 pub async fn run(cmd: ServerCommand) -> anyhow::Result<()> {
     match cmd {
-        ServerCommand::Init(a) => init(a),
+        // Init does blocking work (key generation, argon2, fsync); keep it
+        // off the async runtime's threads.
+        ServerCommand::Init(a) => tokio::task::spawn_blocking(move || init(a)).await?,
         ServerCommand::Start(a) => start(a).await,
     }
 }

@@ -13,7 +13,9 @@ use time::OffsetDateTime;
 use super::login::parse_public_key;
 use super::types::{IssueSvidRequest, JwtSvidRequest, JwtSvidResponse, SvidResponse};
 use super::{ApiJson, rfc3339};
-use crate::audit::Event;
+use airlock_audit::EventCode;
+
+use crate::audit;
 use crate::auth::{Caller, WorkloadCaller};
 use crate::authz::authorize;
 use crate::error::{ApiError, ApiResult};
@@ -79,15 +81,11 @@ pub async fn issue_svid(
     state
         .audit
         .record(
-            Event::allow(
-                "cert.issued",
-                format!("{} SVID issued by {}", req.kind, caller.user),
-            )
-            .user(&caller.user)
-            .session(caller.session.as_ref())
-            .source(caller.source)
-            .resource(id.to_string())
-            .detail("kind", req.kind.clone())
+            audit::by(&caller, EventCode::CertIssued)
+                .resource(id.to_string())
+                .isolation(isolation)
+                .detail("kind", format!("{}-svid", req.kind))
+                .detail("subject", id.to_string())
             .detail("serial", cert.serial_hex.clone())
             .detail("expires", rfc3339(expires)),
         )
@@ -131,14 +129,21 @@ pub async fn jwt_svid(
         )
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let expires = OffsetDateTime::from(now + ttl);
-    let mut event = Event::allow("cert.issued", "JWT-SVID for a verified workload")
-        .source(caller.source)
+    let mut event = audit::from(caller.source, EventCode::CertIssued)
+        .workload(caller.id.clone())
         .resource(caller.id.to_string())
         .detail("kind", "jwt-svid")
+        .detail("subject", caller.id.to_string())
         .detail("audience", req.audience.clone())
         .detail("expires", rfc3339(expires));
     if let Some(u) = &caller.claims.user {
-        event = event.user(u);
+        event = event.user(u.clone());
+    }
+    if let Some(s) = &caller.claims.sandbox {
+        event = event.sandbox(s.clone());
+    }
+    if let Some(i) = caller.claims.isolation {
+        event = event.isolation(i);
     }
     state.audit.record(event).await?;
     Ok(Json(JwtSvidResponse {

@@ -11,7 +11,9 @@ use time::OffsetDateTime;
 
 use super::types::{AddLockRequest, LockInfo};
 use super::{ApiJson, rfc3339};
-use crate::audit::Event;
+use airlock_audit::EventCode;
+
+use crate::audit;
 use crate::auth::Caller;
 use crate::authz::authorize;
 use crate::error::{ApiError, ApiResult};
@@ -99,13 +101,13 @@ pub async fn add_lock(
     state
         .audit
         .record(
-            Event::allow("admin.lock.add", format!("placed by {}", caller.user))
-                .user(&caller.user)
-                .session(caller.session.as_ref())
-                .source(caller.source)
+            audit::by(&caller, EventCode::LockAdded)
                 .resource(format!("{}:{}", lock.target.kind(), lock.target.name()))
                 .detail("lock", lock.id.clone())
-                .detail("reason", lock.reason.clone().unwrap_or_default()),
+                .detail("target_kind", lock.target.kind())
+                .detail("target", lock.target.name())
+                .detail("expires", lock.expires.map(rfc3339))
+                .detail("message", lock.reason.clone()),
         )
         .await?;
     let to_store = lock.clone();
@@ -136,12 +138,11 @@ pub async fn remove_lock(
     state
         .audit
         .record(
-            Event::allow("admin.lock.remove", format!("removed by {}", caller.user))
-                .user(&caller.user)
-                .session(caller.session.as_ref())
-                .source(caller.source)
+            audit::by(&caller, EventCode::LockRemoved)
                 .resource(format!("{}:{}", lock.target.kind(), lock.target.name()))
-                .detail("lock", lock.id.clone()),
+                .detail("lock", lock.id.clone())
+                .detail("target_kind", lock.target.kind())
+                .detail("target", lock.target.name()),
         )
         .await?;
     state.store(move |s| s.remove_lock(&id)).await?;

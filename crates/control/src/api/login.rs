@@ -14,7 +14,9 @@ use time::OffsetDateTime;
 
 use super::types::{LoginRequest, LoginResponse, WhoAmI};
 use super::{ApiJson, rfc3339};
-use crate::audit::Event;
+use airlock_audit::{AuditEvent, EventCode};
+
+use crate::audit;
 use crate::auth::{Caller, Source};
 use crate::error::{ApiError, ApiResult};
 use crate::state::SharedState;
@@ -50,10 +52,10 @@ pub async fn login(
             "{}; ask an admin to remove the lock",
             locks::describe(&lock)
         );
-        let event = Event::deny("user.login", reason.clone())
-            .user(&user)
-            .source(source);
-        state.audit.record(event).await?;
+        state
+            .audit
+            .record(login_failed(source, &req.user, &reason))
+            .await?;
         return Err(ApiError::NotAllowed(reason));
     }
     let key = parse_public_key(&req.public_key)?;
@@ -70,22 +72,24 @@ pub async fn login(
     state
         .audit
         .record(
-            Event::allow("user.login", "password verified")
-                .user(&user)
-                .session(Some(&session))
-                .source(source)
-                .detail("ttl", format_duration(ttl)),
+            audit::from(source, EventCode::UserLogin)
+                .user(user.clone())
+                .session(session.clone())
+                .detail("method", "password")
+                .detail("ttl", format_duration(ttl))
+                .detail("cert_serial", cert.serial_hex.clone())
+                .detail("expires", rfc3339(expires)),
         )
         .await?;
     state
         .audit
         .record(
-            Event::allow("cert.issued", "user certificate for a verified login")
-                .user(&user)
-                .session(Some(&session))
-                .source(source)
+            audit::from(source, EventCode::CertIssued)
+                .user(user.clone())
+                .session(session.clone())
                 .resource(format!("user:{user}"))
                 .detail("kind", "user")
+                .detail("subject", user.to_string())
                 .detail("serial", cert.serial_hex.clone())
                 .detail("expires", rfc3339(expires)),
         )
@@ -129,11 +133,10 @@ async fn throttle(state: &SharedState, user: &str, source: SocketAddr) -> ApiRes
         "too many failed logins; try again in {}",
         format_duration(Duration::from_secs(retry_after))
     );
-    let mut event = Event::deny("user.login", message.clone()).source(source);
-    if let Ok(u) = UserName::new(user) {
-        event = event.user(&u);
-    }
-    state.audit.record(event).await?;
+    state
+        .audit
+        .record(login_failed(source, user, &message))
+        .await?;
     Err(ApiError::TooManyRequests {
         message,
         retry_after,
@@ -164,16 +167,24 @@ async fn check_password(
         Some(r) if ok => Ok(r),
         _ => {
             record_failure(state, &req.user, source);
-            let mut event = Event::deny("user.login", WRONG_CREDENTIALS).source(source);
-            if let Some(n) = &name {
-                // The audit log may say whether the name exists (reviewers
-                // need it); the API answer never does.
-                event = event.user(n).detail("user_exists", record.is_some());
-            }
+            // The audit log may say whether the name exists (reviewers
+            // need it); the API answer never does.
+            let event = login_failed(source, &req.user, WRONG_CREDENTIALS)
+                .detail("user_exists", record.is_some());
             state.audit.record(event).await?;
             Err(ApiError::Unauthenticated(WRONG_CREDENTIALS.into()))
         }
     }
+}
+
+/// A refused login. The attempted name is a detail, not `user`: it may not
+/// be a user at all.
+fn login_failed(source: SocketAddr, attempted: &str, reason: &str) -> AuditEvent {
+    let attempted: String = attempted.chars().take(64).collect();
+    audit::from(source, EventCode::UserLoginFailed)
+        .deny(reason)
+        .detail("method", "password")
+        .detail("attempted_user", attempted)
 }
 
 fn record_failure(state: &SharedState, user: &str, source: SocketAddr) {

@@ -9,7 +9,9 @@ use time::OffsetDateTime;
 
 use super::types::{AddUserRequest, RoleInfo, UserInfo};
 use super::{ApiJson, rfc3339};
-use crate::audit::Event;
+use airlock_audit::EventCode;
+
+use crate::audit;
 use crate::auth::Caller;
 use crate::authz::authorize;
 use crate::error::{ApiError, ApiResult};
@@ -97,10 +99,7 @@ pub async fn add_user(
     state
         .audit
         .record(
-            Event::allow("admin.user.add", format!("added by {}", caller.user))
-                .user(&caller.user)
-                .session(caller.session.as_ref())
-                .source(caller.source)
+            audit::by(&caller, EventCode::UserAdded)
                 .resource(format!("user:{name}"))
                 .detail("roles", roles_text),
         )
@@ -138,11 +137,7 @@ pub async fn remove_user(
     state
         .audit
         .record(
-            Event::allow("admin.user.remove", format!("removed by {}", caller.user))
-                .user(&caller.user)
-                .session(caller.session.as_ref())
-                .source(caller.source)
-                .resource(format!("user:{name}")),
+            audit::by(&caller, EventCode::UserRemoved).resource(format!("user:{name}")),
         )
         .await?;
     state.store(move |s| s.remove_user(&name)).await?;
