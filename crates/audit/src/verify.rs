@@ -23,7 +23,7 @@ use crate::merkle::{CompactRange, leaf_hash};
 use crate::store::StoredCheckpoint;
 
 /// What kind of damage a problem looks like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tampering {
     /// Rows are missing from the middle of the log.
@@ -44,7 +44,7 @@ pub enum Tampering {
 }
 
 /// The first problem found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Problem {
     /// The first index where the log is wrong.
     pub index: u64,
@@ -59,7 +59,7 @@ pub struct Problem {
 }
 
 /// The outcome of a verification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct VerifyReport {
     /// Entries examined.
     pub entries: u64,

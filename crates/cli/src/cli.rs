@@ -36,6 +36,11 @@ pub enum Command {
     /// Administer users, roles and locks (needs an admin role).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Search, follow, export and verify the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Replay a recorded interactive session with its original timing.
+    Play(PlayArgs),
 }
 
 /// `--json` on listings.
@@ -208,4 +213,111 @@ pub struct LockAddArgs {
     /// Why (shown to whoever is refused).
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+}
+
+/// `airlock audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Search events, newest first.
+    Search(AuditSearchArgs),
+    /// Show the latest events; with -f, keep following new ones.
+    Tail {
+        /// Keep printing new events as they are written.
+        #[arg(short, long)]
+        follow: bool,
+        /// How many recent events to show first.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u32,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export events for a SIEM, one JSON object per line.
+    Export {
+        /// `jsonl` (canonical events, hashable) or `ocsf`.
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "ocsf"])]
+        format: String,
+        /// Only events since a duration ago (24h) or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Write to a file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Recompute the whole log and check every signed checkpoint; exits
+    /// non-zero and names the first damaged event if anything was edited,
+    /// deleted, inserted, reordered or truncated.
+    ///
+    /// With --data-dir it works offline on a stopped server's data directory,
+    /// trusting nothing the server says.
+    Verify {
+        /// Verify this data directory offline instead of asking the server.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The published audit key (`server init` printed it); offline
+        /// default: derived from DIR's own key file.
+        #[arg(long, value_name = "VKEY")]
+        key: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an inclusion proof of one event that verifies offline.
+    Prove {
+        /// Event id, e.g. ev-42.
+        id: String,
+        /// Write to a file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Verify a proof made by `audit prove`, offline.
+    VerifyProof {
+        /// The proof file.
+        file: PathBuf,
+        /// The published audit key (default: ask the server you are logged in to).
+        #[arg(long, value_name = "VKEY")]
+        key: Option<String>,
+    },
+}
+
+/// `airlock audit search`
+#[derive(Debug, Args)]
+pub struct AuditSearchArgs {
+    /// Only this user's events.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only this sandbox's events.
+    #[arg(long)]
+    pub sandbox: Option<String>,
+    /// An action (`user.login`) or a prefix (`sandbox.`, `sandbox.*`).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// `allow` or `deny`.
+    #[arg(long)]
+    pub decision: Option<String>,
+    /// Since a duration ago (1h) or an RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Until a duration ago or an RFC 3339 time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many events.
+    #[arg(long)]
+    pub limit: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `airlock play`
+#[derive(Debug, Args)]
+pub struct PlayArgs {
+    /// A recording file (asciicast v2).
+    pub recording: PathBuf,
+    /// Playback speed factor (2 = twice as fast).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Shorten pauses longer than this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub max_idle: Option<f64>,
 }

@@ -116,6 +116,11 @@ impl Api {
         self.call::<(), T>(Method::GET, path, None).await
     }
 
+    /// GET raw bytes (exports).
+    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        self.send::<()>(Method::GET, path, None).await
+    }
+
     /// POST JSON and decode.
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,

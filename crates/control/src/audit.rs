@@ -38,7 +38,9 @@ impl Auditor {
     pub async fn record(&self, event: AuditEvent) -> Result<(), ApiError> {
         match self.log.append(event).await {
             Ok(_) => Ok(()),
-            Err(AuditError::Invalid(e)) => Err(ApiError::internal(format!("invalid audit event: {e}"))),
+            Err(AuditError::Invalid(e)) => {
+                Err(ApiError::internal(format!("invalid audit event: {e}")))
+            }
             Err(e) => {
                 tracing::error!(error = %e, "audit append failed; refusing the operation");
                 Err(ApiError::Unavailable(e.to_string()))

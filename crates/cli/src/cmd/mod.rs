@@ -1,6 +1,7 @@
 //! One module per command family.
 
 mod admin;
+mod audit;
 mod login;
 mod server;
 
@@ -14,5 +15,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logout(a) => login::logout(a).await,
         Command::Whoami(a) => login::whoami(a).await,
         Command::Admin(c) => admin::run(c).await,
+        Command::Audit(c) => audit::run(c).await,
+        Command::Play(a) => audit::play(a),
     }
 }

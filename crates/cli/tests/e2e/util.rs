@@ -92,6 +92,8 @@ pub struct Cluster {
     pub data: PathBuf,
     pub url: String,
     pub fingerprint: String,
+    /// The audit verifier key printed by `server init`.
+    pub audit_key: String,
     pub port: u16,
     server: Option<Child>,
 }
@@ -106,6 +108,15 @@ impl Cluster {
     pub fn start_on(port: u16) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().join("data");
+        Self::init_and_start(tmp, data, port)
+    }
+
+    /// Like [`Cluster::start`], with the data directory at `data`.
+    pub fn start_in(data: PathBuf) -> Self {
+        Self::init_and_start(tempfile::tempdir().expect("tempdir"), data, free_port())
+    }
+
+    fn init_and_start(tmp: tempfile::TempDir, data: PathBuf, port: u16) -> Self {
         let init = run(
             airlock(
                 tmp.path(),
@@ -121,12 +132,19 @@ impl Cluster {
             ),
             &format!("{ADMIN_PW}\n"),
         );
-        init.ok();
+        let audit_key = init
+            .ok()
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("audit key:"))
+            .expect("init prints the audit key")
+            .trim()
+            .to_owned();
         let mut c = Self {
             tmp,
             data,
             url: String::new(),
             fingerprint: String::new(),
+            audit_key,
             port,
             server: None,
         };
@@ -173,6 +191,14 @@ impl Cluster {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.server.take() {
             let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server with SIGKILL (no shutdown, no final checkpoint).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            let _ = child.kill();
             let _ = child.wait();
         }
     }

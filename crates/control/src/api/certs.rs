@@ -86,8 +86,8 @@ pub async fn issue_svid(
                 .isolation(isolation)
                 .detail("kind", format!("{}-svid", req.kind))
                 .detail("subject", id.to_string())
-            .detail("serial", cert.serial_hex.clone())
-            .detail("expires", rfc3339(expires)),
+                .detail("serial", cert.serial_hex.clone())
+                .detail("expires", rfc3339(expires)),
         )
         .await?;
     Ok(Json(SvidResponse {

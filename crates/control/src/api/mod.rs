@@ -2,6 +2,7 @@
 //! OpenAPI document served at `/v1/openapi.json` is built from the very same
 //! registrations as the router and cannot fall out of sync with it.
 
+mod audit;
 mod certs;
 mod json;
 mod locks;
@@ -15,6 +16,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use audit::AuditKey;
 pub use json::ApiJson;
 
 use crate::state::SharedState;
@@ -46,6 +48,11 @@ pub fn router_and_spec() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .routes(routes!(locks::remove_lock))
         .routes(routes!(certs::issue_svid))
         .routes(routes!(certs::jwt_svid))
+        .routes(routes!(audit::search))
+        .routes(routes!(audit::verify))
+        .routes(routes!(audit::prove))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::key))
         .split_for_parts()
 }
 

@@ -136,9 +136,7 @@ pub async fn remove_user(
     }
     state
         .audit
-        .record(
-            audit::by(&caller, EventCode::UserRemoved).resource(format!("user:{name}")),
-        )
+        .record(audit::by(&caller, EventCode::UserRemoved).resource(format!("user:{name}")))
         .await?;
     state.store(move |s| s.remove_user(&name)).await?;
     Ok(StatusCode::NO_CONTENT)

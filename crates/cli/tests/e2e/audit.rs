@@ -1,0 +1,362 @@
+//! The audit log through the binary: what is recorded, who may read it,
+//! export, proofs, offline verification of a tampered store, durability
+//! across kill -9, and refusal when the log cannot be written.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+fn events(client: &Client, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["audit", "search", "--json", "--limit", "1000"];
+    all.extend_from_slice(args);
+    let out = client.run(&all);
+    serde_json::from_str::<Vec<serde_json::Value>>(out.ok()).unwrap()
+}
+
+fn sqlite(db: &std::path::Path, sql: &str) {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn operations_and_refusals_are_recorded_with_who_what_and_why() {
+    let cluster = Cluster::start();
+    let admin = cluster.admin();
+    cluster.add_user(&admin, "dev", "developer", "dev-password");
+    let dev = cluster.client("dev");
+    dev.login("dev", "wrong-password")
+        .fails(3, "wrong user name");
+    dev.login("dev", "dev-password").ok();
+    dev.run(&["admin", "user", "ls"]).fails(4, "not allowed");
+    admin
+        .run(&["admin", "lock", "add", "--user", "dev", "--reason", "test"])
+        .ok();
+    dev.run(&["whoami"]).fails(4, "locked");
+
+    let evs = events(&admin, &[]);
+    let find = |code: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
+        evs.iter()
+            .find(|e| e["code"] == code && pred(e))
+            .unwrap_or_else(|| panic!("no {code} event in {evs:#?}"))
+            .clone()
+    };
+    let login = find("A1001", &|e| e["user"] == "dev");
+    assert_eq!(login["decision"], "allow");
+    assert!(
+        login["session"].is_string() && login["source"].is_string(),
+        "{login}"
+    );
+    let failed = find("A1002", &|e| e["details"]["attempted_user"] == "dev");
+    assert_eq!(failed["decision"], "deny");
+    assert_eq!(failed["reason"], "wrong user name or password");
+    let issued = find("A1003", &|e| e["user"] == "dev");
+    assert_eq!(issued["details"]["kind"], "user");
+    let added = find("A2001", &|e| e["resource"] == "user:dev");
+    assert_eq!(added["user"], ADMIN);
+    let refused = find("A3001", &|e| {
+        e["user"] == "dev" && e["action"] == "admin.user.list"
+    });
+    assert!(refused["reason"].as_str().unwrap().contains("not allowed"));
+    find("A2003", &|e| e["details"]["target"] == "dev");
+    find("A3001", &|e| {
+        e["action"] == "api.call" && e["reason"].as_str().unwrap().contains("locked")
+    });
+
+    // Filters.
+    let denies = events(&admin, &["--decision", "deny", "--user", "dev"]);
+    assert!(!denies.is_empty());
+    assert!(
+        denies
+            .iter()
+            .all(|e| e["decision"] == "deny" && e["user"] == "dev")
+    );
+    let logins = events(&admin, &["--action", "user.", "--since", "1h"]);
+    assert!(
+        logins
+            .iter()
+            .all(|e| e["action"].as_str().unwrap().starts_with("user."))
+    );
+    // Malformed parameters get a clear error.
+    admin
+        .run(&["audit", "search", "--decision", "maybe"])
+        .fails(2, "--decision");
+    admin
+        .run(&["audit", "search", "--since", "yesterday-ish"])
+        .fails(2, "--since");
+    admin
+        .run(&["audit", "search", "--limit", "0"])
+        .fails(2, "--limit");
+}
+
+#[test]
+fn only_roles_that_allow_audit_reading_can_read() {
+    let cluster = Cluster::start();
+    let admin = cluster.admin();
+    cluster.add_user(&admin, "dev", "developer", "dev-password");
+    cluster.add_user(&admin, "aud", "auditor", "aud-password");
+    let dev = cluster.client("dev");
+    dev.login("dev", "dev-password").ok();
+    dev.run(&["audit", "search"])
+        .fails(4, "not allowed: audit.read");
+    dev.run(&["audit", "verify"])
+        .fails(4, "not allowed: audit.read");
+    let aud = cluster.client("aud");
+    aud.login("aud", "aud-password").ok();
+    assert!(!events(&aud, &[]).is_empty());
+    aud.run(&["audit", "verify"]).ok();
+    // The read itself is on the record.
+    assert!(events(&admin, &["--action", "audit.read", "--user", "aud"]).len() >= 2);
+}
+
+#[test]
+fn export_proof_and_tail() {
+    let cluster = Cluster::start();
+    let admin = cluster.admin();
+    cluster.add_user(&admin, "eve", "developer", "eve-password");
+
+    let jsonl = admin.run(&["audit", "export", "--format", "jsonl"]);
+    let lines: Vec<serde_json::Value> = jsonl
+        .ok()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 4);
+    for (i, e) in lines.iter().enumerate() {
+        assert_eq!(e["seq"], i as u64, "export is complete and in order");
+    }
+    let ocsf = admin.run(&["audit", "export", "--format", "ocsf"]);
+    let ocsf: Vec<serde_json::Value> = ocsf
+        .ok()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        ocsf.iter().any(|e| e["class_uid"] == 3002),
+        "authentication events"
+    );
+    assert!(
+        ocsf.iter()
+            .all(|e| e["metadata"]["product"]["name"] == "Airlock")
+    );
+    admin
+        .run(&["audit", "export", "--format", "csv"])
+        .fails(2, "invalid value");
+
+    // Prove the user.added event and verify the proof offline with the key
+    // printed at init.
+    let added = events(&admin, &["--action", "admin.user.add"]);
+    let id = added[0]["id"].as_str().unwrap().to_owned();
+    let proof = cluster.tmp.path().join("proof.json");
+    admin
+        .run(&["audit", "prove", &id, "--output", proof.to_str().unwrap()])
+        .ok();
+    let vkey = cluster.audit_key.clone();
+    let ok = admin.run(&[
+        "audit",
+        "verify-proof",
+        proof.to_str().unwrap(),
+        "--key",
+        &vkey,
+    ]);
+    assert!(
+        ok.ok().contains(&format!("proof verified: {id}")),
+        "{ok:#?}"
+    );
+    // A doctored proof fails.
+    let text = std::fs::read_to_string(&proof)
+        .unwrap()
+        .replace("user:eve", "user:bob");
+    std::fs::write(&proof, text).unwrap();
+    let bad = admin.run(&[
+        "audit",
+        "verify-proof",
+        proof.to_str().unwrap(),
+        "--key",
+        &vkey,
+    ]);
+    assert_ne!(bad.code, 0, "{bad:#?}");
+
+    let tail = admin.run(&["audit", "tail", "-n", "3"]);
+    assert_eq!(tail.ok().lines().count(), 3);
+}
+
+#[test]
+fn offline_verify_finds_edits_deletions_and_truncation() {
+    let mut cluster = Cluster::start();
+    let admin = cluster.admin();
+    for i in 0..5 {
+        cluster.add_user(&admin, &format!("u{i}"), "developer", "some-password");
+    }
+    cluster.stop();
+    let db = cluster.data.join("audit.db");
+    let data = cluster.data.to_str().unwrap().to_owned();
+    let verify = |key: Option<&str>| {
+        let mut args = vec!["audit", "verify", "--data-dir", &data];
+        if let Some(k) = key {
+            args.extend(["--key", k]);
+        }
+        run(airlock(cluster.tmp.path(), &args), "")
+    };
+    let intact = verify(Some(&cluster.audit_key));
+    assert!(intact.ok().contains("audit log intact"), "{intact:#?}");
+    verify(None).ok();
+
+    let backup = cluster.tmp.path().join("audit.db.bak");
+    std::fs::copy(&db, &backup).unwrap();
+    let restore = || std::fs::copy(&backup, &db).unwrap();
+
+    // Edit one byte of event 3's body.
+    sqlite(
+        &db,
+        "UPDATE events SET body = replace(body, 'u1', 'u9') WHERE seq = 3",
+    );
+    let out = verify(Some(&cluster.audit_key));
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("FAILED at event ev-"), "{out:#?}");
+    restore();
+
+    // Delete a row in the middle.
+    sqlite(&db, "DELETE FROM events WHERE seq = 2");
+    let out = verify(Some(&cluster.audit_key));
+    out.fails(1, "FAILED at event ev-2");
+    restore();
+
+    // Truncate the tail.
+    sqlite(&db, "DELETE FROM events WHERE seq >= 4");
+    let out = verify(Some(&cluster.audit_key));
+    assert!(out.stderr.contains("FAILED"), "{out:#?}");
+    restore();
+
+    // The wrong key: a checkpoint signed by someone else fails.
+    let other = Cluster::start();
+    let out = verify(Some(&other.audit_key));
+    assert!(out.stderr.contains("FAILED"), "{out:#?}");
+    verify(Some(&cluster.audit_key)).ok();
+}
+
+#[test]
+fn acknowledged_events_survive_kill_9_under_load() {
+    let mut cluster = Cluster::start();
+    let admin = cluster.admin();
+    let acked: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let stop_at = Instant::now() + Duration::from_millis(2500);
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let acked = Arc::clone(&acked);
+        let admin = Client {
+            home: admin.home.clone(),
+            url: admin.url.clone(),
+            fingerprint: admin.fingerprint.clone(),
+        };
+        workers.push(std::thread::spawn(move || {
+            let mut i = 0;
+            while Instant::now() < stop_at {
+                let body = format!(r#"{{"kind":"user","name":"load-{w}-{i}","ttl":"1h"}}"#);
+                let (code, v) = admin.curl("POST", "/v1/locks", Some(&body));
+                if code == 201 {
+                    acked
+                        .lock()
+                        .unwrap()
+                        .insert(v["id"].as_str().unwrap().to_owned());
+                }
+                i += 1;
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    cluster.kill9();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 10, "load produced only {} acks", acked.len());
+
+    cluster.spawn_server();
+    let export = admin.run(&["audit", "export"]);
+    let recorded: HashSet<String> = export
+        .ok()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "admin.lock.add")
+        .map(|e| e["details"]["lock"].as_str().unwrap().to_owned())
+        .collect();
+    let missing: Vec<_> = acked.difference(&recorded).collect();
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    admin.run(&["audit", "verify"]).ok();
+}
+
+#[test]
+fn an_unwritable_audit_log_refuses_the_operation_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount tmpfs (tests run as root)");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+
+    let mut cluster = Cluster::start_in(mnt.join("data"));
+    let admin = cluster.admin();
+    // Fill the filesystem.
+    let filler = mnt.join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", filler.display()))
+        .stderr(std::process::Stdio::null())
+        .status();
+    let mut refused = None;
+    for i in 0..50 {
+        let out = admin.run_stdin(
+            &[
+                "admin",
+                "user",
+                "add",
+                &format!("full{i}"),
+                "--roles",
+                "developer",
+                "--password-stdin",
+            ],
+            "some-password\n",
+        );
+        if out.code != 0 {
+            refused = Some((i, out));
+            break;
+        }
+    }
+    let (i, out) = refused.expect("a full disk must refuse operations");
+    out.fails(7, "could not be made durable");
+    std::fs::remove_file(&filler).unwrap();
+    let users: serde_json::Value =
+        serde_json::from_str(admin.run(&["admin", "user", "ls", "--json"]).ok()).unwrap();
+    assert!(
+        !users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == format!("full{i}")),
+        "the refused user was not added"
+    );
+    admin.run(&["audit", "verify"]).ok();
+    cluster.add_user(&admin, "after", "developer", "some-password");
+    cluster.stop();
+}
