@@ -8,7 +8,7 @@ use airlock_control::error::ErrorBody;
 use anyhow::Context;
 use reqwest::{Method, StatusCode};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -82,7 +82,7 @@ impl Api {
         let tls = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots(&ca_pem)?)
-            .with_client_auth_cert(cert, PrivateKeyDer::from(key.private_key_der()))
+            .with_client_auth_cert(cert, key.private_key_der())
             .context("the login certificate does not match its key; run `airlock login` again")?;
         build(tls, &profile.server)
     }

@@ -58,14 +58,17 @@ async fn trusted_ca(
     // Computed here, never taken from the server's word.
     let actual = hex::encode(Sha256::digest(&der));
     let shown = airlock_ca::format_fingerprint(&actual);
-    if let Some(want) = expected {
-        if normalize_fingerprint(want) != actual {
-            return Err(CliError::new(
-                Exit::Auth,
-                format!("the server at {server} presents CA {shown}, not the --ca-fingerprint you gave; refusing to log in"),
-            )
-            .into());
-        }
+    if let Some(want) = expected
+        && normalize_fingerprint(want) != actual
+    {
+        return Err(CliError::new(
+            Exit::Auth,
+            format!(
+                "the server at {server} presents CA {shown}, not the --ca-fingerprint you gave; \
+                 refusing to log in"
+            ),
+        )
+        .into());
     }
     match home.pinned_ca(server)? {
         Some(pinned) if pinned != actual => Err(CliError::new(
@@ -152,10 +155,10 @@ pub async fn logout(a: LogoutArgs) -> anyhow::Result<()> {
     let home = Home::from_env()?;
     let profile = home.profile()?;
     let had = home.clear_login()?;
-    if a.forget {
-        if let Some(p) = &profile {
-            home.unpin_ca(&p.server)?;
-        }
+    if a.forget
+        && let Some(p) = &profile
+    {
+        home.unpin_ca(&p.server)?;
     }
     match (had, profile) {
         (true, Some(p)) => output::say(format!("Logged out {} from {}", p.user, p.server)),
