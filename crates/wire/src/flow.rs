@@ -14,6 +14,17 @@ use crate::frame::StreamId;
 /// enough to keep a local socket busy between credit round trips.
 pub const INITIAL_WINDOW: u32 = 256 * 1024;
 
+/// Credit one data frame costs beyond its payload. Charging per frame
+/// bounds the receiver's queue in frames as well as bytes: a peer sending
+/// one-byte frames cannot make it hold a quarter million tiny buffers.
+pub const FRAME_COST: u32 = 64;
+
+/// The credit a data frame with `len` payload bytes consumes.
+pub fn cost(len: usize) -> u32 {
+    // len <= MAX_PAYLOAD, so this cannot overflow.
+    len as u32 + FRAME_COST
+}
+
 /// Credit is returned in batches of at least a quarter window, so a stream
 /// of small writes does not cause one credit frame per data frame.
 const CREDIT_BATCH: u32 = INITIAL_WINDOW / 4;
@@ -38,10 +49,10 @@ impl RecvWindow {
         }
     }
 
-    /// Accounts `n` received data bytes; an error if the peer overran the
-    /// credit it had (a protocol violation: drop the connection).
-    pub fn on_received(&mut self, n: usize) -> Result<(), WireError> {
-        self.outstanding += n as u64;
+    /// Accounts a received data frame of `len` bytes; an error if the peer
+    /// overran the credit it had (a protocol violation: drop the connection).
+    pub fn on_received(&mut self, len: usize) -> Result<(), WireError> {
+        self.outstanding += u64::from(cost(len));
         if self.outstanding > u64::from(INITIAL_WINDOW) {
             return Err(WireError::FlowViolation {
                 stream: self.stream,
@@ -52,11 +63,10 @@ impl RecvWindow {
         Ok(())
     }
 
-    /// Accounts `n` bytes taken by the consumer; returns the credit to send
-    /// back now, if a batch is complete.
-    pub fn on_consumed(&mut self, n: usize) -> Option<u32> {
-        // n never exceeds what was received, which the window bounds.
-        self.consumed = self.consumed.saturating_add(n as u32);
+    /// Accounts a data frame of `len` bytes taken by the consumer; returns
+    /// the credit to send back now, if a batch is complete.
+    pub fn on_consumed(&mut self, len: usize) -> Option<u32> {
+        self.consumed = self.consumed.saturating_add(cost(len));
         if self.consumed < CREDIT_BATCH {
             return None;
         }
@@ -71,26 +81,37 @@ impl RecvWindow {
 mod tests {
     use super::*;
 
+    const FULL: usize = (INITIAL_WINDOW - FRAME_COST) as usize;
+
     #[test]
-    fn a_full_window_is_allowed_one_more_byte_is_not() {
+    fn a_full_window_is_allowed_one_more_frame_is_not() {
         let mut w = RecvWindow::new(2);
-        w.on_received(INITIAL_WINDOW as usize).unwrap();
+        w.on_received(FULL).unwrap();
         assert!(matches!(
-            w.on_received(1),
+            w.on_received(0),
             Err(WireError::FlowViolation { stream: 2, .. })
         ));
     }
 
     #[test]
+    fn tiny_frames_exhaust_the_window_by_count() {
+        let mut w = RecvWindow::new(4);
+        let frames = (INITIAL_WINDOW / cost(1)) as usize;
+        for _ in 0..frames {
+            w.on_received(1).unwrap();
+        }
+        assert!(w.on_received(1).is_err());
+    }
+
+    #[test]
     fn credit_comes_back_in_batches_and_reopens_the_window() {
         let mut w = RecvWindow::new(2);
-        w.on_received(INITIAL_WINDOW as usize).unwrap();
+        w.on_received(FULL).unwrap();
         assert_eq!(w.on_consumed(100), None);
-        assert_eq!(
-            w.on_consumed(CREDIT_BATCH as usize),
-            Some(CREDIT_BATCH + 100)
-        );
-        w.on_received((CREDIT_BATCH + 100) as usize).unwrap();
-        assert!(w.on_received(1).is_err());
+        let batch = CREDIT_BATCH as usize;
+        let grant = w.on_consumed(batch).unwrap();
+        assert_eq!(grant, cost(100) + cost(batch));
+        w.on_received(grant as usize - FRAME_COST as usize).unwrap();
+        assert!(w.on_received(0).is_err());
     }
 }

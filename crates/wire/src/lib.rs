@@ -33,8 +33,10 @@ pub mod frame;
 pub mod msg;
 
 pub use error::WireError;
-pub use flow::{INITIAL_WINDOW, RecvWindow};
-pub use frame::{Decoder, Frame, FrameKind, HEADER_LEN, MAX_PAYLOAD, Role, StreamId, StreamIds};
+pub use flow::{FRAME_COST, INITIAL_WINDOW, RecvWindow};
+pub use frame::{
+    Decoder, Frame, FrameKind, HEADER_LEN, MAX_DATA_CHUNK, MAX_PAYLOAD, Role, StreamId, StreamIds,
+};
 pub use msg::{
     Control, CopyFormat, ExecRequest, ExitStatus, ServiceInfo, ServiceState, SvcRequest, Tty, User,
 };
