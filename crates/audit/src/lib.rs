@@ -31,6 +31,7 @@ pub mod store;
 pub mod timefmt;
 mod validate;
 pub mod verify;
+mod walsync;
 mod writer;
 
 use std::path::Path;

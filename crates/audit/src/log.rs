@@ -49,6 +49,9 @@ pub struct LogStats {
     pub events: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
+    /// Time spent in commits (write + sync), microseconds; divided by
+    /// `commits` it is the commit latency every waiter pays.
+    pub commit_micros: u64,
     /// Batches refused by the store.
     pub failed_commits: u64,
     /// Entries in the log.
@@ -118,6 +121,7 @@ impl AuditLog {
             last_checkpoint: last,
             interval: options.checkpoint_interval,
             stats: stats.clone(),
+            tuner: Default::default(),
         };
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -157,6 +161,7 @@ impl AuditLog {
             commits: s.commits.load(Ordering::Relaxed),
             events: s.events.load(Ordering::Relaxed),
             checkpoints: s.checkpoints.load(Ordering::Relaxed),
+            commit_micros: s.commit_micros.load(Ordering::Relaxed),
             failed_commits: s.failed_commits.load(Ordering::Relaxed),
             size: s.size.load(Ordering::Acquire),
         }
