@@ -50,6 +50,19 @@ pub use writer::{AppendReceipt, SignedCheckpoint};
 /// copy of the data directory), against the published audit key. Returns a
 /// report naming the first damaged index; Err only when the file cannot be read.
 pub fn verify_store(db_path: &Path, verifier: &NoteVerifier) -> Result<VerifyReport, AuditError> {
+    verify_store_against(db_path, verifier, &[])
+}
+
+/// [`verify_store`], also checking the log against signed checkpoint notes
+/// the reviewer kept from earlier (`airlock audit verify --checkpoint FILE`):
+/// deleting the store's own checkpoints then cannot hide a rewrite or a
+/// truncation of what those notes covered. A note that does not verify with
+/// `verifier` is an error.
+pub fn verify_store_against(
+    db_path: &Path,
+    verifier: &NoteVerifier,
+    known_checkpoints: &[String],
+) -> Result<VerifyReport, AuditError> {
     let store = sqlite::SqliteStore::open_read_only(db_path)?;
-    log::verify_with_store(&store, verifier)
+    log::verify_with_store(&store, verifier, None, known_checkpoints)
 }

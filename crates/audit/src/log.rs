@@ -264,10 +264,17 @@ impl AuditLog {
         decode(&entry.body)
     }
 
-    /// Verifies the whole log through this handle (same checks as
-    /// [`crate::verify_store`]).
+    /// Verifies the log through this handle, with the same checks as
+    /// [`crate::verify_store`]: signs a checkpoint first, then verifies every
+    /// entry it covers (events appended meanwhile wait for the next run).
     pub fn verify_blocking(&self) -> Result<VerifyReport, AuditError> {
-        verify_with_store(self.inner.store.as_ref(), &self.inner.verifier)
+        let cp = self.checkpoint_now_blocking()?;
+        verify_with_store(
+            self.inner.store.as_ref(),
+            &self.inner.verifier,
+            Some(cp.size),
+            &[],
+        )
     }
 
     /// Async [`AuditLog::search_blocking`].
@@ -357,14 +364,28 @@ fn first(r: Result<Vec<AppendReceipt>, AuditError>) -> Result<AppendReceipt, Aud
     r?.into_iter().next().ok_or(AuditError::Closed)
 }
 
-/// Runs the full verification against any store.
+/// Runs the full verification against any store: its own checkpoints plus
+/// `known` ones (notes a reviewer kept), over the entries below `limit`.
 pub(crate) fn verify_with_store(
     store: &dyn AuditStore,
     verifier: &NoteVerifier,
+    limit: Option<u64>,
+    known: &[String],
 ) -> Result<VerifyReport, AuditError> {
-    let checkpoints = store.checkpoints()?;
+    let mut checkpoints = store.checkpoints()?;
+    for note in known {
+        let size = Checkpoint::open(note, verifier)?.size;
+        checkpoints.push(StoredCheckpoint {
+            size,
+            note: note.clone(),
+        });
+    }
+    let limit = limit.unwrap_or(u64::MAX);
+    checkpoints.retain(|c| c.size <= limit);
     let mut v = LogVerifier::new(verifier, checkpoints);
-    store.scan(0, &mut |seq, body, leaf| v.entry(seq, body, leaf))?;
+    store.scan(0, &mut |seq, body, leaf| {
+        seq < limit && v.entry(seq, body, leaf)
+    })?;
     Ok(v.finish())
 }
 

@@ -7,7 +7,7 @@ use crate::checkpoint::{Checkpoint, NoteVerifier};
 use crate::error::AuditError;
 use crate::event::{AuditEvent, body_seq, event_id, parse_event_id};
 use crate::log::AuditLog;
-use crate::merkle::{Hash, inclusion_proof, leaf_hash, verify_inclusion};
+use crate::merkle::{Hash, consistency_proof, inclusion_proof, leaf_hash, verify_inclusion};
 
 /// The bundle format tag; bump when the shape changes.
 pub const BUNDLE_FORMAT: &str = "airlock-inclusion-proof/v1";
@@ -87,6 +87,26 @@ impl AuditLog {
             body,
             checkpoint: cp.note,
         })
+    }
+}
+
+impl AuditLog {
+    /// The RFC 6962 consistency proof between two tree sizes of this log
+    /// (for witnesses, or a reviewer holding an older checkpoint).
+    pub fn consistency_proof_blocking(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Vec<Hash>, AuditError> {
+        let mut leaves = Vec::with_capacity(new_size.min(1 << 24) as usize);
+        self.store().scan_leaves(0, new_size, &mut |_, leaf| {
+            leaves.push(<[u8; 32]>::try_from(leaf).unwrap_or([0; 32]));
+            true
+        })?;
+        if (leaves.len() as u64) < new_size {
+            return Err(AuditError::NotFound(format!("tree size {new_size}")));
+        }
+        consistency_proof(&leaves, old_size).map_err(|e| AuditError::BadProof(e.to_string()))
     }
 }
 

@@ -41,6 +41,10 @@ pub enum Tampering {
     BadCheckpoint,
     /// A row is not a canonical event at all.
     Malformed,
+    /// Entries no signed checkpoint covers: nothing vouches for them. Normal
+    /// only after a crash, until the server restarts and signs them; otherwise
+    /// someone deleted checkpoints, possibly to rewrite what they covered.
+    Unsigned,
 }
 
 /// The first problem found.
@@ -69,8 +73,7 @@ pub struct VerifyReport {
     pub checkpoints_verified: u64,
     /// Size of the largest verified checkpoint.
     pub latest_checkpoint: Option<u64>,
-    /// Entries after the latest checkpoint (normal: at most about a second's
-    /// worth; they are signed by the next checkpoint).
+    /// Entries after the latest verified checkpoint.
     pub unsigned_tail: u64,
     /// The first problem, if any.
     pub problem: Option<Problem>,
@@ -182,12 +185,20 @@ impl<'v> LogVerifier<'v> {
         {
             self.truncated(&cp, size);
         }
+        let signed = self.latest.unwrap_or(0).min(size);
+        if self.problem.is_none() && signed < size {
+            let d = format!(
+                "entries {signed}..{} are covered by no signed checkpoint (normal only after a crash, until the server restarts and signs them)",
+                size - 1
+            );
+            self.fail(signed, Tampering::Unsigned, Some(size), d);
+        }
         VerifyReport {
             entries: size,
             root: hex::encode(self.range.root()),
             checkpoints_verified: self.verified,
             latest_checkpoint: self.latest,
-            unsigned_tail: size - self.latest.unwrap_or(0).min(size),
+            unsigned_tail: size - signed,
             problem: self.problem,
         }
     }

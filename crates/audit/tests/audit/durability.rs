@@ -72,6 +72,7 @@ fn kill_9_mid_load_loses_no_acknowledged_event() {
     // Acks already in the pipe were given before the kill: they count too.
     acks.extend(lines.map_while(Result::ok).filter_map(|l| parse_ack(&l)));
     child.wait().unwrap();
+    eprintln!("child acknowledged {} events before SIGKILL", acks.len());
     assert!(
         acks.len() >= 100,
         "the child acknowledged only {} events",

@@ -41,6 +41,9 @@ fn full_disk_refuses_appends_and_leaves_nothing_half_written() {
         return;
     };
     let path = dir.path().join("audit.db");
+    // Ballast the admin can delete once the disk is full.
+    let ballast = dir.path().join("ballast");
+    std::fs::write(&ballast, vec![0u8; 256 * 1024]).unwrap();
     let log = AuditLog::open(&path, signer(), ORIGIN).unwrap();
     let big = |i: usize| event(i).detail("padding", "p".repeat(3000));
     let mut acked = 0u64;
@@ -55,6 +58,7 @@ fn full_disk_refuses_appends_and_leaves_nothing_half_written() {
         }
     }
     let err = failure.expect("a 1 MiB filesystem must fill up");
+    eprintln!("disk full after {acked} events: {err}");
     assert!(
         matches!(err, AuditError::NotDurable(StoreError::Full)),
         "{err:?}"
@@ -66,8 +70,20 @@ fn full_disk_refuses_appends_and_leaves_nothing_half_written() {
     assert_eq!(log.stats().size, acked, "the frontier did not advance");
     // The failed batch left nothing: the next seq is still `acked`.
     assert!(log.stats().failed_commits >= 1);
+    let report = verify_store(&path, &verifier()).unwrap();
+    assert_eq!(report.entries, acked, "{report}");
+    assert!(
+        report
+            .problem
+            .is_none_or(|p| p.kind == airlock_audit::Tampering::Unsigned)
+    );
+    // Space comes back: the same handle signs and appends again, and the
+    // log verifies with no gap.
+    std::fs::remove_file(&ballast).unwrap();
+    let next = log.append_blocking(event(0)).unwrap();
+    assert_eq!(next.seq, acked);
     drop(log);
     let report = verify_store(&path, &verifier()).unwrap();
     assert!(report.is_ok(), "{report}");
-    assert_eq!(report.entries, acked);
+    assert_eq!(report.entries, acked + 1);
 }

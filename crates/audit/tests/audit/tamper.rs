@@ -167,3 +167,35 @@ fn verify_of_a_missing_file_is_an_error_not_a_new_store() {
     assert!(verify_store(&path, &verifier()).is_err());
     assert!(!crate::util::exists(&path));
 }
+
+#[test]
+fn deleting_every_checkpoint_leaves_the_log_unsigned() {
+    let t = log50();
+    t.attacker().execute("DELETE FROM checkpoints", []).unwrap();
+    let r = assert_problem(&t, 0, Tampering::Unsigned);
+    assert_eq!(r.unsigned_tail, 50);
+}
+
+#[test]
+fn a_kept_checkpoint_exposes_a_rewrite_hidden_by_deleting_checkpoints() {
+    let t = log50();
+    let kept: String = t
+        .attacker()
+        .query_row("SELECT note FROM checkpoints WHERE size = 40", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    // The attacker rewrites entry 35 with its leaf hash and deletes the
+    // checkpoints from 40 on, which would expose it.
+    rewrite_with_leaf(&t, 35);
+    t.attacker()
+        .execute("DELETE FROM checkpoints WHERE size >= 40", [])
+        .unwrap();
+    assert_problem(&t, 30, Tampering::Unsigned);
+    let r = airlock_audit::verify_store_against(&t.path, &verifier(), &[kept]).unwrap();
+    let p = r.problem.unwrap();
+    assert_eq!(
+        (p.index, p.kind, p.end),
+        (30, Tampering::Rewritten, Some(40))
+    );
+}
