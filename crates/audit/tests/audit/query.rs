@@ -5,7 +5,7 @@ use airlock_audit::{ActionFilter, AuditLog, Order, Query, QueryError, QueryParam
 use airlock_core::Effect;
 use serde_json::Value;
 
-use crate::util::{T0, TestLog, append_range, event, sandbox, user};
+use crate::util::{T0, TestLog, append_range, sandbox, user};
 
 fn log200() -> (TestLog, AuditLog) {
     let t = TestLog::new();
@@ -210,17 +210,15 @@ fn jsonl_export_is_the_hashed_bytes() {
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .collect();
-    let receipts = log
-        .search_blocking(&Query {
-            limit: 1,
-            ..Query::default()
-        })
-        .unwrap();
-    assert_eq!(receipts[0].seq, 199);
+    assert_eq!(lines.len(), 200);
     for (i, line) in lines.iter().enumerate() {
-        let proof = log.store().get(i as u64).unwrap().unwrap();
-        assert_eq!(*line, &proof.body[..]);
-        assert_eq!(leaf_hash(line), leaf_hash(&proof.body));
+        // Each exported line is exactly the stored, hashed entry.
+        let stored = log.store().get(i as u64).unwrap().unwrap();
+        assert_eq!(*line, &stored.body[..]);
+        if i % 50 == 0 {
+            let bundle = log.prove_blocking(&format!("ev-{i}")).unwrap();
+            assert_eq!(hex::encode(leaf_hash(line)), bundle.leaf_hash);
+        }
     }
     let mut recent = Vec::new();
     let since = T0 + time::Duration::seconds(190);
@@ -261,12 +259,6 @@ fn ocsf_export_maps_classes_and_actors() {
     );
     assert_eq!(http["unmapped"]["sandbox"], "sb-0");
     let refused = &events[4];
-    assert_eq!(
-        (
-            refused["class_uid"].as_u64(),
-            refused["api"]["operation"].as_str()
-        ),
-        (Some(6003), Some("admin.user.add"))
-    );
-    let _ = event(0);
+    assert_eq!(refused["class_uid"], 6003);
+    assert_eq!(refused["api"]["operation"], "admin.user.add");
 }
