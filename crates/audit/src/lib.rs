@@ -13,6 +13,20 @@
 //!
 //! Architecture invariant: audit is its own typed stream, never log lines;
 //! the bytes hashed are the bytes stored, and verification never re-encodes.
+//!
+//! ```no_run
+//! use airlock_audit::{AuditEvent, AuditLog, EventCode, NoteSigner, QueryParams};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let signer = NoteSigner::load("airlock.local/audit", "data/audit.key".as_ref())?;
+//! let log = AuditLog::open("data/audit.db".as_ref(), signer, "airlock.local/audit")?;
+//! let alice = airlock_core::UserName::new("alice")?;
+//! // Returns once durable; on Err the operation must be refused.
+//! let receipt = log.append(AuditEvent::new(EventCode::UserLogin).user(alice)).await?;
+//! let params = QueryParams { user: Some("alice".into()), ..Default::default() };
+//! let events = log.search(params.parse(time::OffsetDateTime::now_utc())?).await?;
+//! let proof = log.prove(receipt.id).await?; // serde JSON for `audit prove`
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod checkpoint;

@@ -49,11 +49,16 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Option<Writer>>,
     readers: Mutex<Vec<Connection>>,
+    /// Held for the store's lifetime by the one process that writes it.
+    _lock: Option<std::fs::File>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path` for reading and writing.
+    /// Only one process may write a log (two writers would hand out the same
+    /// seqs), so this takes an exclusive lock on `<path>-lock` first.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let lock = lock_writer(path)?;
         let conn = Connection::open(path)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         // In WAL mode each commit is made durable by WalSync (see there);
@@ -72,6 +77,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(Some(Writer { conn, wal })),
             readers: Mutex::new(Vec::new()),
+            _lock: Some(lock),
         })
     }
 
@@ -85,6 +91,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
+            _lock: None,
         };
         let has_events: bool = store.reader()?.conn().query_row(
             "SELECT COUNT(*) = 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'",
@@ -138,6 +145,26 @@ impl SqliteStore {
             None => Ok(()),
         }
     }
+}
+
+/// Takes the writer lock of the store at `db`; the OS releases it when the
+/// process ends, however it ends.
+fn lock_writer(db: &Path) -> Result<std::fs::File, StoreError> {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .map_err(|e| StoreError::Other(format!("cannot open {}: {e}", db.display())))?;
+    file.try_lock().map_err(|_| {
+        StoreError::Other(format!(
+            "{} is already open for writing by another process (is another server running on this data directory?)",
+            db.display()
+        ))
+    })?;
+    Ok(file)
 }
 
 /// The writer connection and what makes its commits durable.

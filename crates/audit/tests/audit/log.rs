@@ -194,3 +194,18 @@ async fn async_reads_work_from_a_runtime() {
     assert_eq!(log.get("ev-4".into()).await.unwrap().seq, 4);
     assert!(log.verify().await.unwrap().is_ok());
 }
+
+#[test]
+fn a_second_writer_on_the_same_store_is_refused() {
+    let t = TestLog::new();
+    let log = t.open();
+    let err = AuditLog::open(&t.path, signer(), ORIGIN).unwrap_err();
+    assert!(
+        err.to_string().contains("already open for writing"),
+        "{err}"
+    );
+    // Readers are fine meanwhile.
+    assert!(verify_store(&t.path, &verifier()).is_ok());
+    drop(log);
+    drop(t.open());
+}
