@@ -41,7 +41,7 @@ impl Default for LogOptions {
 }
 
 /// A snapshot of the writer's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogStats {
     /// Transactions that committed events (one fsync each).
     pub commits: u64,

@@ -56,7 +56,7 @@ pub struct Problem {
     pub kind: Tampering,
     /// For damage that can only be bounded (rewritten entries): the end of the
     /// range `[index, end)` that holds it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<u64>,
     /// One line for the human.
     pub detail: String,

@@ -37,7 +37,7 @@ pub struct AppendReceipt {
 }
 
 /// A signed checkpoint as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SignedCheckpoint {
     /// Entries covered.
     pub size: u64,

@@ -199,3 +199,16 @@ fn a_kept_checkpoint_exposes_a_rewrite_hidden_by_deleting_checkpoints() {
         (30, Tampering::Rewritten, Some(40))
     );
 }
+
+#[test]
+fn reports_travel_as_json() {
+    let t = log50();
+    t.attacker()
+        .execute("DELETE FROM events WHERE seq = 9", [])
+        .unwrap();
+    let report = verify(&t);
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(json.contains("\"kind\":\"deleted\""), "{json}");
+    let back: VerifyReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, report);
+}
