@@ -6,6 +6,7 @@
 //! `#![forbid(unsafe_code)]`.
 
 pub mod fd;
+pub mod fsuser;
 pub mod netif;
 pub mod process;
 pub mod pty;

@@ -59,6 +59,12 @@ pub fn get_size(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
     Ok((size.ws_row, size.ws_col))
 }
 
+/// Whether a read error on a PTY master means "every slave descriptor is
+/// closed" (Linux reports that end of session as EIO, not as EOF).
+pub fn is_hangup(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(libc::EIO)
+}
+
 fn winsize(rows: u16, cols: u16) -> libc::winsize {
     libc::winsize {
         ws_row: rows,

@@ -23,7 +23,22 @@ pub fn is_dumpable() -> io::Result<bool> {
     Ok(r != 0)
 }
 
-/// Removes `key` from the environment, returning its value.
+/// Makes this process the reaper of its orphaned descendants (what PID 1
+/// is anyway), so init behaves the same when it is not PID 1 (tests).
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER, 1) takes integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Removes `key` from the environment and wipes its value from memory,
+/// returning it.
+///
+/// Unsetting alone only drops the pointer: the original bytes stay in the
+/// initial environment block, which `/proc/<pid>/environ` shows. So the
+/// value is overwritten with zeros in place first.
 ///
 /// Modifying the environment races with other threads reading it (libc's
 /// getenv is not synchronised), so this refuses to run once the process has
@@ -35,9 +50,21 @@ pub fn take_env(key: &str) -> io::Result<Option<String>> {
         ));
     }
     let value = std::env::var(key).ok();
-    // SAFETY: the process is single-threaded (checked above), so nothing
-    // can read the environment concurrently.
-    unsafe { std::env::remove_var(key) };
+    let ckey = std::ffi::CString::new(key)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in variable name"))?;
+    // SAFETY: single-threaded (checked above). getenv returns null or a
+    // pointer to the value inside the live, writable `KEY=VALUE` string of
+    // the environment block, so the entry starts `key.len() + 1` bytes
+    // before it; we overwrite exactly that entry (without its NUL), before
+    // anything else can hold a reference to those bytes.
+    unsafe {
+        let value_ptr = libc::getenv(ckey.as_ptr());
+        if !value_ptr.is_null() {
+            let entry = value_ptr.sub(key.len() + 1);
+            std::ptr::write_bytes(entry, 0, key.len() + 1 + libc::strlen(value_ptr));
+        }
+        std::env::remove_var(key);
+    }
     Ok(value)
 }
 

@@ -97,6 +97,9 @@ pub enum Control {
         path: String,
         /// A single file's bytes, or a tar archive of the directory tree.
         format: CopyFormat,
+        /// Whose permissions the read is made with.
+        #[serde(default)]
+        user: User,
     },
     /// The sender has no more data frames for this stream.
     DataEnd,

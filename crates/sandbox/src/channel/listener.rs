@@ -1,0 +1,189 @@
+//! Accepting init: bind `ctl.sock`, check the hello, hand the connection to
+//! the [`InitConn`] and serve init's identity requests.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_core::SandboxId;
+use airlock_mux::{Incoming, Mux, Stream, recv_frame, send_frame};
+use airlock_wire::{Control, Decoder, Frame, PROTOCOL_VERSION, Role};
+use tokio::net::{UnixListener, UnixStream};
+
+use super::conn::{InitConn, Inner};
+use super::error::ChannelError;
+use super::issuer::Issuer;
+use crate::token::InitToken;
+
+/// How long a connecting peer has to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What [`listen`] needs to know about one sandbox.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    /// The sandbox; init must name it in its hello.
+    pub sandbox_id: SandboxId,
+    /// The token put into init's environment.
+    pub token: InitToken,
+    /// Where to listen: `<run_dir>/sb/<id>/host/ctl.sock`.
+    pub socket: PathBuf,
+    /// Host uid/gid to own the socket: the uid init runs as seen from the
+    /// host (container root under runc's user namespace, e.g. 100000).
+    /// `None` leaves it to root (gVisor's gofer connects as root).
+    pub owner: Option<(u32, u32)>,
+}
+
+/// Listens for the sandbox's init on `config.socket` (replacing a stale
+/// socket file) for as long as the returned handle (or a clone) lives.
+/// Must be called inside a tokio runtime.
+pub fn listen(config: ChannelConfig, issuer: Arc<dyn Issuer>) -> Result<InitConn, ChannelError> {
+    let listener = bind(&config)?;
+    let inner = Inner::new(config.sandbox_id.clone(), config.socket.clone());
+    let weak = Arc::downgrade(&inner);
+    let task = tokio::spawn(async move {
+        let config = Arc::new(config);
+        loop {
+            let sock = match listener.accept().await {
+                Ok((sock, _)) => sock,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept on ctl.sock failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Some(inner) = weak.upgrade() else { return };
+            tokio::spawn(handshake(sock, config.clone(), issuer.clone(), inner));
+        }
+    });
+    inner.set_accept_task(task.abort_handle());
+    Ok(InitConn::from_inner(inner))
+}
+
+fn bind(config: &ChannelConfig) -> Result<UnixListener, ChannelError> {
+    let err = |source| ChannelError::Listen {
+        path: config.socket.display().to_string(),
+        source,
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(&config.socket)
+        && std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type())
+    {
+        std::fs::remove_file(&config.socket).map_err(err)?;
+    }
+    let listener = UnixListener::bind(&config.socket).map_err(err)?;
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+    std::fs::set_permissions(&config.socket, mode).map_err(err)?;
+    if let Some((uid, gid)) = config.owner {
+        std::os::unix::fs::chown(&config.socket, Some(uid), Some(gid)).map_err(err)?;
+    }
+    Ok(listener)
+}
+
+/// Checks the hello; on success the connection becomes the sandbox's
+/// current channel.
+async fn handshake(
+    mut sock: UnixStream,
+    config: Arc<ChannelConfig>,
+    issuer: Arc<dyn Issuer>,
+    inner: Arc<Inner>,
+) {
+    let mut decoder = Decoder::new();
+    let hello = tokio::time::timeout(HELLO_TIMEOUT, recv_frame(&mut sock, &mut decoder)).await;
+    let Ok(Ok(frame)) = hello else {
+        tracing::debug!("channel peer said no hello");
+        return;
+    };
+    if let Err(refusal) = check_hello(frame.to_control().ok(), &config) {
+        tracing::warn!(sandbox = %config.sandbox_id, reason = refusal, "refused a channel connection");
+        let _ = send_frame(&mut sock, &Frame::control(0, &Control::error(refusal))).await;
+        return;
+    }
+    let welcome = Control::Welcome {
+        version: PROTOCOL_VERSION,
+    };
+    if send_frame(&mut sock, &Frame::control(0, &welcome))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (mux, incoming) = Mux::start(sock, Role::Host, decoder);
+    tracing::info!(sandbox = %config.sandbox_id, "init connected");
+    inner.install(mux);
+    // Only InitConn handles keep the sandbox's channel alive.
+    drop(inner);
+    serve_identity(incoming, issuer, config.sandbox_id.clone()).await;
+}
+
+/// Why a hello is refused, in words safe to send back to the sandbox.
+fn check_hello(msg: Option<Control>, config: &ChannelConfig) -> Result<(), &'static str> {
+    let Some(Control::Hello {
+        version,
+        token,
+        sandbox_id,
+    }) = msg
+    else {
+        return Err("expected hello");
+    };
+    if version != PROTOCOL_VERSION {
+        return Err("unsupported protocol version: init and host must come from the same release");
+    }
+    // Both checks always run, so timing says nothing about which failed.
+    let token_ok = config.token.matches(&token);
+    let id_ok = sandbox_id == config.sandbox_id.as_str();
+    if token_ok && id_ok {
+        Ok(())
+    } else {
+        Err("refused")
+    }
+}
+
+/// Answers init's identity requests for as long as the connection lasts.
+async fn serve_identity(mut incoming: Incoming, issuer: Arc<dyn Issuer>, sandbox: SandboxId) {
+    while let Some((msg, stream)) = incoming.accept().await {
+        let (issuer, sandbox) = (issuer.clone(), sandbox.clone());
+        tokio::spawn(async move {
+            let reply = tokio::task::spawn_blocking(move || answer(&*issuer, &sandbox, msg))
+                .await
+                .unwrap_or_else(|_| Control::error("identity issuance failed"));
+            reply_and_finish(stream, reply).await;
+        });
+    }
+}
+
+async fn reply_and_finish(stream: Stream, reply: Control) {
+    let _ = stream.send(&reply).await;
+}
+
+fn answer(issuer: &dyn Issuer, sandbox: &SandboxId, msg: Control) -> Control {
+    let result = match msg {
+        Control::SvidRequest { csr_der } => {
+            issuer
+                .issue_svid(sandbox, &csr_der)
+                .map(|s| Control::SvidResponse {
+                    spiffe_id: s.spiffe_id,
+                    cert_chain_der: s.cert_chain_der,
+                    bundle_der: s.bundle_der,
+                    expires_unix: s.expires_unix,
+                })
+        }
+        Control::JwtRequest { audience, ttl_secs } => {
+            let ttl = ttl_secs.map(|s| Duration::from_secs(u64::from(s)));
+            issuer
+                .mint_jwt(sandbox, &audience, ttl)
+                .map(|j| Control::JwtResponse {
+                    spiffe_id: j.spiffe_id,
+                    token: j.token,
+                })
+        }
+        Control::JwtBundleRequest => {
+            issuer
+                .jwt_bundle(sandbox)
+                .map(|b| Control::JwtBundleResponse {
+                    trust_domain: b.trust_domain,
+                    jwks: b.jwks,
+                })
+        }
+        other => Err(format!("the host does not serve {other:?}")),
+    };
+    result.unwrap_or_else(Control::error)
+}
