@@ -61,11 +61,17 @@ pub fn command(config: &Config, req: &ExecRequest) -> io::Result<(Command, Spawn
     let Some((program, args)) = req.argv.split_first() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
     };
+    let cwd = env::cwd(config, req);
+    if !cwd.is_dir() {
+        // std would report a bad directory as the program not being found.
+        let msg = format!("working directory {} does not exist", cwd.display());
+        return Err(io::Error::new(io::ErrorKind::NotFound, msg));
+    }
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env_clear()
         .envs(env::build(config, req))
-        .current_dir(env::cwd(config, req));
+        .current_dir(cwd);
     let opts = SpawnOptions {
         credentials: env::credentials(config, req.user),
         new_session: true,

@@ -281,3 +281,23 @@ async fn validate_jwt_svid(
         claims: Some(jwt::to_struct(valid.claims)),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_security_header_is_required() {
+        let mut req = Request::new(());
+        assert_eq!(
+            check_header(&req).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        req.metadata_mut()
+            .insert("workload.spiffe.io", "false".parse().unwrap());
+        assert!(check_header(&req).is_err());
+        req.metadata_mut()
+            .insert("workload.spiffe.io", "true".parse().unwrap());
+        assert!(check_header(&req).is_ok());
+    }
+}
