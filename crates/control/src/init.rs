@@ -87,6 +87,7 @@ pub fn default_roles() -> Vec<RoleRecord> {
         name: RoleName::new(name).expect("built-in role names are valid"),
         description: description.into(),
         max_ttl_secs: 8 * 3600,
+        max_sandbox_ttl_secs: 8 * 3600,
         allow: allow.iter().map(|s| (*s).to_owned()).collect(),
     };
     vec![

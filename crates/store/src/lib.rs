@@ -13,10 +13,14 @@
 mod model;
 mod sqlite;
 
-pub use model::{Lock, LockTarget, RoleRecord, SessionRecord, UserRecord};
+pub use model::{
+    Lock, LockTarget, RoleRecord, SandboxLimits, SandboxRecord, SandboxState, SessionRecord,
+    UserRecord,
+};
 pub use sqlite::SqliteStore;
 
-use airlock_core::{RoleName, UserName};
+use airlock_core::{RoleName, SandboxId, SandboxName, UserName};
+use time::OffsetDateTime;
 
 /// Errors from a store.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +92,29 @@ pub trait Store: Send + Sync + 'static {
     fn add_session(&self, session: &SessionRecord) -> Result<()>;
     /// Login sessions of one user, newest first.
     fn sessions(&self, user: &UserName) -> Result<Vec<SessionRecord>>;
+
+    /// Adds a sandbox; fails with [`StoreError::AlreadyExists`] if the owner
+    /// already has a live sandbox of that name (or the id is taken).
+    fn add_sandbox(&self, sandbox: &SandboxRecord) -> Result<()>;
+    /// Looks a sandbox up by id.
+    fn sandbox(&self, id: &SandboxId) -> Result<Option<SandboxRecord>>;
+    /// The owner's live sandbox of this name.
+    fn live_sandbox_named(
+        &self,
+        owner: &UserName,
+        name: &SandboxName,
+    ) -> Result<Option<SandboxRecord>>;
+    /// Sandboxes, newest first: of one owner or everyone's, live only or all.
+    fn sandboxes(&self, owner: Option<&UserName>, live_only: bool) -> Result<Vec<SandboxRecord>>;
+    /// Moves a sandbox to `state`, recording when it ended if it did.
+    fn set_sandbox_state(
+        &self,
+        id: &SandboxId,
+        state: SandboxState,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    /// The earliest expiry among live sandboxes.
+    fn next_expiry(&self) -> Result<Option<OffsetDateTime>>;
 }
 
 impl std::fmt::Debug for dyn Store {

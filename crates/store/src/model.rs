@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use airlock_core::{RoleName, SandboxId, SessionId, UserName};
+use airlock_core::{IsolationClass, RoleName, SandboxId, SandboxName, SessionId, UserName};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -34,6 +34,8 @@ pub struct RoleRecord {
     pub description: String,
     /// Longest user certificate this role allows, in seconds.
     pub max_ttl_secs: u64,
+    /// Longest sandbox lifetime this role allows, in seconds.
+    pub max_sandbox_ttl_secs: u64,
     /// Action patterns this role allows (`admin.*`, `sandbox.create`, ...).
     pub allow: Vec<String>,
 }
@@ -128,4 +130,93 @@ pub struct SessionRecord {
     /// When the login certificate expires.
     #[serde(with = "time::serde::rfc3339")]
     pub expires: OffsetDateTime,
+}
+
+/// Where a sandbox is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxState {
+    /// Being created (runtime starting, init not yet connected).
+    Creating,
+    /// Running.
+    Running,
+    /// Removed by a user.
+    Removed,
+    /// Destroyed at its expiry.
+    Expired,
+    /// Creation failed; nothing of it remains.
+    Failed,
+}
+
+impl SandboxState {
+    /// `"creating"`, `"running"`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Running => "running",
+            Self::Removed => "removed",
+            Self::Expired => "expired",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the sandbox may still exist on a node.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Creating | Self::Running)
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "creating" => Self::Creating,
+            "running" => Self::Running,
+            "removed" => Self::Removed,
+            "expired" => Self::Expired,
+            "failed" => Self::Failed,
+            other => return Err(format!("unknown sandbox state {other:?}")),
+        })
+    }
+}
+
+/// Resource limits of a sandbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxLimits {
+    /// CPUs (may be fractional).
+    pub cpus: f64,
+    /// Memory in bytes.
+    pub memory: u64,
+    /// Writable-layer size in bytes.
+    pub disk: u64,
+    /// Maximum number of processes.
+    pub pids: u64,
+}
+
+/// A sandbox as the control plane knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxRecord {
+    /// Cluster-unique id (in its SPIFFE ID).
+    pub id: SandboxId,
+    /// Name, unique among the owner's live sandboxes.
+    pub name: SandboxName,
+    /// The user who created it.
+    pub owner: UserName,
+    /// Isolation backend.
+    pub backend: IsolationClass,
+    /// Image name.
+    pub image: String,
+    /// Delegation profile, if any.
+    pub profile: Option<String>,
+    /// Limits.
+    pub limits: SandboxLimits,
+    /// Lifecycle state.
+    pub state: SandboxState,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// When it is destroyed at the latest.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+    /// When it ended (removed, expired or failed).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended: Option<OffsetDateTime>,
 }

@@ -6,15 +6,19 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use airlock_core::{RoleName, SessionId, UserName};
+use airlock_core::{RoleName, SandboxId, SandboxName, SessionId, UserName};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
-use crate::{Lock, LockTarget, Result, RoleRecord, SessionRecord, Store, StoreError, UserRecord};
+use crate::{
+    Lock, LockTarget, Result, RoleRecord, SandboxRecord, SandboxState, SessionRecord, Store,
+    StoreError, UserRecord,
+};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run. Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE users (
     name TEXT PRIMARY KEY,
@@ -46,7 +50,29 @@ CREATE TABLE sessions (
     expires INTEGER NOT NULL
 );
 CREATE INDEX sessions_by_user ON sessions (user, created);
-"#];
+"#,
+    r#"
+ALTER TABLE roles ADD COLUMN max_sandbox_ttl_secs INTEGER NOT NULL DEFAULT 28800;
+CREATE TABLE sandboxes (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    image TEXT NOT NULL,
+    profile TEXT,
+    limits TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    ended_ms INTEGER
+);
+CREATE UNIQUE INDEX sandboxes_live_name ON sandboxes (owner, name)
+    WHERE state IN ('creating', 'running');
+CREATE INDEX sandboxes_live_expiry ON sandboxes (expires_ms)
+    WHERE state IN ('creating', 'running');
+CREATE INDEX sandboxes_by_owner ON sandboxes (owner, created_ms);
+"#,
+];
 
 /// The SQLite-backed [`Store`].
 #[derive(Debug)]
@@ -108,6 +134,15 @@ fn migrate(conn: &Connection) -> Result<()> {
 
 fn unix(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
+}
+
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn from_unix_ms(what: &'static str, ms: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|e| corrupt(what, e))
 }
 
 fn from_unix(what: &'static str, secs: i64) -> Result<OffsetDateTime> {
@@ -180,11 +215,39 @@ fn user_from_row(r: &Row<'_>) -> Result<UserRecord> {
 fn role_from_row(r: &Row<'_>) -> Result<RoleRecord> {
     let name: String = r.get(0)?;
     let max: i64 = r.get(2)?;
+    let max_sandbox: i64 = r.get(4)?;
     Ok(RoleRecord {
         name: RoleName::new(name).map_err(|e| corrupt("role name", e))?,
         description: r.get(1)?,
         max_ttl_secs: u64::try_from(max).map_err(|e| corrupt("role max ttl", e))?,
+        max_sandbox_ttl_secs: u64::try_from(max_sandbox)
+            .map_err(|e| corrupt("role max sandbox ttl", e))?,
         allow: from_json("role allow", &r.get::<_, String>(3)?)?,
+    })
+}
+
+const SANDBOX_COLUMNS: &str = "id, name, owner, backend, image, profile, limits, state, \
+                               created_ms, expires_ms, ended_ms";
+
+fn sandbox_from_row(r: &Row<'_>) -> Result<SandboxRecord> {
+    let text = |i| -> Result<String> { Ok(r.get::<_, String>(i)?) };
+    let ended: Option<i64> = r.get(10)?;
+    Ok(SandboxRecord {
+        id: SandboxId::new(text(0)?).map_err(|e| corrupt("sandbox id", e))?,
+        name: SandboxName::new(text(1)?).map_err(|e| corrupt("sandbox name", e))?,
+        owner: UserName::new(text(2)?).map_err(|e| corrupt("sandbox owner", e))?,
+        backend: text(3)?
+            .parse()
+            .map_err(|e| corrupt("sandbox backend", e))?,
+        image: text(4)?,
+        profile: r.get(5)?,
+        limits: from_json("sandbox limits", &text(6)?)?,
+        state: SandboxState::parse(&text(7)?).map_err(|e| corrupt("sandbox state", e))?,
+        created: from_unix_ms("sandbox created", r.get(8)?)?,
+        expires: from_unix_ms("sandbox expires", r.get(9)?)?,
+        ended: ended
+            .map(|e| from_unix_ms("sandbox ended", e))
+            .transpose()?,
     })
 }
 
@@ -294,12 +357,22 @@ impl Store for SqliteStore {
 
     fn put_role(&self, r: &RoleRecord) -> Result<()> {
         let max = i64::try_from(r.max_ttl_secs).map_err(|e| corrupt("role max ttl", e))?;
+        let max_sandbox = i64::try_from(r.max_sandbox_ttl_secs)
+            .map_err(|e| corrupt("role max sandbox ttl", e))?;
         self.with(|c| {
             c.execute(
-                "INSERT INTO roles (name, description, max_ttl_secs, allow) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO roles (name, description, max_ttl_secs, allow, max_sandbox_ttl_secs)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (name) DO UPDATE SET description = excluded.description,
-                   max_ttl_secs = excluded.max_ttl_secs, allow = excluded.allow",
-                params![r.name.as_str(), r.description, max, to_json(&r.allow)],
+                   max_ttl_secs = excluded.max_ttl_secs, allow = excluded.allow,
+                   max_sandbox_ttl_secs = excluded.max_sandbox_ttl_secs",
+                params![
+                    r.name.as_str(),
+                    r.description,
+                    max,
+                    to_json(&r.allow),
+                    max_sandbox
+                ],
             )?;
             Ok(())
         })
@@ -307,14 +380,16 @@ impl Store for SqliteStore {
 
     fn role(&self, name: &RoleName) -> Result<Option<RoleRecord>> {
         self.with(|c| {
-            let sql = "SELECT name, description, max_ttl_secs, allow FROM roles WHERE name = ?1";
+            let sql = "SELECT name, description, max_ttl_secs, allow, max_sandbox_ttl_secs
+                       FROM roles WHERE name = ?1";
             Ok(query_all(c, sql, [name.as_str()], role_from_row)?.pop())
         })
     }
 
     fn roles(&self) -> Result<Vec<RoleRecord>> {
         self.with(|c| {
-            let sql = "SELECT name, description, max_ttl_secs, allow FROM roles ORDER BY name";
+            let sql = "SELECT name, description, max_ttl_secs, allow, max_sandbox_ttl_secs
+                       FROM roles ORDER BY name";
             query_all(c, sql, [], role_from_row)
         })
     }
@@ -378,6 +453,97 @@ impl Store for SqliteStore {
             let sql = "SELECT id, user, source, created, expires FROM sessions
                        WHERE user = ?1 ORDER BY created DESC";
             query_all(c, sql, [user.as_str()], session_from_row)
+        })
+    }
+
+    fn add_sandbox(&self, sb: &SandboxRecord) -> Result<()> {
+        self.with(|c| {
+            let sql = format!(
+                "INSERT INTO sandboxes ({SANDBOX_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            );
+            insert(
+                c,
+                "sandbox",
+                sb.name.as_str(),
+                &sql,
+                params![
+                    sb.id.as_str(),
+                    sb.name.as_str(),
+                    sb.owner.as_str(),
+                    sb.backend.as_str(),
+                    sb.image,
+                    sb.profile,
+                    to_json(&sb.limits),
+                    sb.state.as_str(),
+                    unix_ms(sb.created),
+                    unix_ms(sb.expires),
+                    sb.ended.map(unix_ms)
+                ],
+            )
+        })
+    }
+
+    fn sandbox(&self, id: &SandboxId) -> Result<Option<SandboxRecord>> {
+        self.with(|c| {
+            let sql = format!("SELECT {SANDBOX_COLUMNS} FROM sandboxes WHERE id = ?1");
+            Ok(query_all(c, &sql, [id.as_str()], sandbox_from_row)?.pop())
+        })
+    }
+
+    fn live_sandbox_named(
+        &self,
+        owner: &UserName,
+        name: &SandboxName,
+    ) -> Result<Option<SandboxRecord>> {
+        self.with(|c| {
+            let sql = format!(
+                "SELECT {SANDBOX_COLUMNS} FROM sandboxes
+                 WHERE owner = ?1 AND name = ?2 AND state IN ('creating', 'running')"
+            );
+            Ok(query_all(c, &sql, [owner.as_str(), name.as_str()], sandbox_from_row)?.pop())
+        })
+    }
+
+    fn sandboxes(&self, owner: Option<&UserName>, live_only: bool) -> Result<Vec<SandboxRecord>> {
+        self.with(|c| {
+            let live = if live_only {
+                "AND state IN ('creating', 'running')"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "SELECT {SANDBOX_COLUMNS} FROM sandboxes
+                 WHERE (?1 IS NULL OR owner = ?1) {live} ORDER BY created_ms DESC, id"
+            );
+            query_all(c, &sql, [owner.map(UserName::as_str)], sandbox_from_row)
+        })
+    }
+
+    fn set_sandbox_state(
+        &self,
+        id: &SandboxId,
+        state: SandboxState,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        self.with(|c| {
+            let ended = (!state.is_live()).then(|| unix_ms(at));
+            let n = c.execute(
+                "UPDATE sandboxes SET state = ?2, ended_ms = COALESCE(?3, ended_ms) WHERE id = ?1",
+                params![id.as_str(), state.as_str(), ended],
+            )?;
+            require_changed(n, "sandbox", id.as_str())
+        })
+    }
+
+    fn next_expiry(&self) -> Result<Option<OffsetDateTime>> {
+        self.with(|c| {
+            let ms: Option<i64> = c.query_row(
+                "SELECT MIN(expires_ms) FROM sandboxes WHERE state IN ('creating', 'running')",
+                [],
+                |r| r.get(0),
+            )?;
+            ms.map(|m| from_unix_ms("sandbox expires", m)).transpose()
         })
     }
 }

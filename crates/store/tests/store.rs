@@ -53,6 +53,7 @@ fn roles_upsert() {
         name: RoleName::new("admin").unwrap(),
         description: "everything".into(),
         max_ttl_secs: 8 * 3600,
+        max_sandbox_ttl_secs: 4 * 3600,
         allow: vec!["*".into()],
     };
     s.put_role(&role).unwrap();
@@ -98,4 +99,66 @@ fn open_refuses_a_missing_file_and_reopens_an_existing_one() {
         Some("airlock.test")
     );
     assert_eq!(s.users().unwrap().len(), 1);
+}
+
+fn sandbox(id: &str, name: &str, owner: &str, expires_in: i64) -> airlock_store::SandboxRecord {
+    airlock_store::SandboxRecord {
+        id: airlock_core::SandboxId::new(id).unwrap(),
+        name: airlock_core::SandboxName::new(name).unwrap(),
+        owner: UserName::new(owner).unwrap(),
+        backend: airlock_core::IsolationClass::Gvisor,
+        image: "host".into(),
+        profile: None,
+        limits: airlock_store::SandboxLimits {
+            cpus: 1.5,
+            memory: 1 << 30,
+            disk: 2 << 30,
+            pids: 256,
+        },
+        state: airlock_store::SandboxState::Running,
+        created: t0(),
+        expires: t0() + Duration::seconds(expires_in),
+        ended: None,
+    }
+}
+
+#[test]
+fn sandboxes_names_are_unique_among_the_owners_live_ones() {
+    use airlock_store::SandboxState;
+    let s = SqliteStore::in_memory().unwrap();
+    s.add_sandbox(&sandbox("sb-1", "dev", "alice", 60)).unwrap();
+    s.add_sandbox(&sandbox("sb-2", "dev", "bob", 30)).unwrap();
+    let dup = s
+        .add_sandbox(&sandbox("sb-3", "dev", "alice", 60))
+        .unwrap_err();
+    assert!(
+        matches!(
+            dup,
+            StoreError::AlreadyExists {
+                kind: "sandbox",
+                ..
+            }
+        ),
+        "{dup}"
+    );
+
+    let alice = UserName::new("alice").unwrap();
+    let name = airlock_core::SandboxName::new("dev").unwrap();
+    let live = s.live_sandbox_named(&alice, &name).unwrap().unwrap();
+    assert_eq!(live, sandbox("sb-1", "dev", "alice", 60));
+    assert_eq!(s.next_expiry().unwrap(), Some(t0() + Duration::seconds(30)));
+
+    let id1 = airlock_core::SandboxId::new("sb-1").unwrap();
+    s.set_sandbox_state(&id1, SandboxState::Removed, t0() + Duration::seconds(5))
+        .unwrap();
+    assert!(s.live_sandbox_named(&alice, &name).unwrap().is_none());
+    // The name is free again once the first one ended.
+    s.add_sandbox(&sandbox("sb-3", "dev", "alice", 90)).unwrap();
+    let ended = s.sandbox(&id1).unwrap().unwrap();
+    assert_eq!(ended.state, SandboxState::Removed);
+    assert_eq!(ended.ended, Some(t0() + Duration::seconds(5)));
+
+    assert_eq!(s.sandboxes(Some(&alice), true).unwrap().len(), 1);
+    assert_eq!(s.sandboxes(Some(&alice), false).unwrap().len(), 2);
+    assert_eq!(s.sandboxes(None, true).unwrap().len(), 2);
 }
