@@ -8,7 +8,7 @@ set -euo pipefail
 
 want=(ca-certificates curl openssl pkg-config gcc)
 if [[ "${1:-}" == "--test" ]]; then
-    want+=(asciinema git iproute2 nftables procps psmisc python3)
+    want+=(asciinema git iproute2 nftables procps psmisc python3 runc runsc debootstrap)
 fi
 
 missing=()

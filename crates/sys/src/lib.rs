@@ -7,7 +7,9 @@
 
 pub mod fd;
 pub mod fsuser;
+pub mod mount;
 pub mod netif;
 pub mod process;
 pub mod pty;
 pub mod selfproc;
+pub mod userns;

@@ -1,0 +1,361 @@
+//! [`Node`]: the API the control plane uses to run sandboxes on this host.
+//!
+//! Creation order matters for cleanup: directories and mounts first, then
+//! the record (so a crash leaves something [`Node::list`] finds), the spec,
+//! and last the runtime. The init channel socket is bound by the channel
+//! module after `create` returns (init retries until it can connect). Destruction runs the
+//! reverse and tolerates every step already being done.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use airlock_core::{IsolationClass, SandboxId};
+use tracing::{info, warn};
+
+use crate::backend::{self, Backend, BackendStatus};
+use crate::config::{BackendChoice, NodeConfig, SandboxSpec};
+use crate::error::{Result, SandboxError};
+use crate::image::{Image, ImageInfo, ImageStore};
+use crate::inventory::{self, SandboxRecord};
+use crate::layout::{NodeLayout, SandboxPaths};
+use crate::rootfs::{self, RootfsPlan};
+use crate::spec::{HOST_ID_BASE, ID_COUNT, Render, Template};
+use crate::token::InitToken;
+use crate::{cgroup, validate};
+
+/// The sandbox runtime of one host.
+#[derive(Debug)]
+pub struct Node {
+    /// init's binary as staged under the run dir (see [`stage_init`]).
+    init_binary: PathBuf,
+    layout: NodeLayout,
+    /// Strongest first.
+    backends: Vec<Box<dyn Backend>>,
+    templates: HashMap<IsolationClass, Template>,
+    images: ImageStore,
+    /// The user namespace whose mapping shifts image ids for runc.
+    idmap: Option<OwnedFd>,
+    live: Mutex<HashMap<String, SandboxRecord>>,
+}
+
+/// A started sandbox, as [`Node::create`] returns it.
+#[derive(Debug)]
+pub struct SandboxHandle {
+    /// Its id.
+    pub id: SandboxId,
+    /// The backend it runs on.
+    pub class: IsolationClass,
+    /// Its host paths (`ctl_sock()`, `proxy_sock()`, `init_log()`, ...).
+    pub paths: SandboxPaths,
+    /// The token init presents on the channel.
+    pub token: InitToken,
+    /// Host uid/gid that root inside the sandbox is, when it is not host
+    /// root: sockets in `paths.host()` must be owned by it (or be
+    /// world-writable) for init to connect. `Some((100000, 100000))` for
+    /// runc, `None` for gVisor (its gofer connects as host root). Pass it to
+    /// `channel::ChannelConfig::owner`, and use it for `proxy.sock` too.
+    pub socket_owner: Option<(u32, u32)>,
+}
+
+impl Node {
+    /// Prepares the node: directories, backend probes, spec templates, the
+    /// `host` image (generated once, then reused).
+    pub async fn new(config: NodeConfig) -> Result<Self> {
+        let layout = NodeLayout::new(config.state_dir.clone(), config.run_dir.clone());
+        for d in [
+            layout.run_dir().to_path_buf(),
+            layout.sandboxes(),
+            layout.images(),
+        ] {
+            make_dir(&d)?;
+        }
+        let init_binary = stage_init(&config, layout.run_dir())?;
+        let backends = backend::probe_all(config.runtime_dir.as_deref(), layout.run_dir()).await;
+        let mut templates = HashMap::new();
+        for b in backends.iter().filter(|b| b.status().usable) {
+            templates.insert(b.class(), Template::new(b.class())?);
+        }
+        let idmap = match templates.contains_key(&IsolationClass::Runc) {
+            true => Some(shift_namespace()?),
+            false => None,
+        };
+        let images = ImageStore::new(layout.images());
+        images.ensure_host().await?;
+        let node = Self {
+            init_binary,
+            layout,
+            backends,
+            templates,
+            images,
+            idmap,
+            live: Mutex::new(HashMap::new()),
+        };
+        Ok(node)
+    }
+
+    /// Every backend, strongest first: usable or not, and why.
+    pub fn doctor(&self) -> Vec<BackendStatus> {
+        self.backends.iter().map(|b| b.status().clone()).collect()
+    }
+
+    /// The class to use for `choice`: `auto` is the strongest usable one.
+    pub fn resolve_backend(&self, choice: BackendChoice) -> Result<IsolationClass> {
+        match choice {
+            BackendChoice::Auto => {
+                let b = self.backends.iter().find(|b| b.status().usable);
+                let class = b.map(|b| b.class()).ok_or(SandboxError::NoBackend)?;
+                info!(backend = %class, "auto picked the strongest usable backend");
+                Ok(class)
+            }
+            BackendChoice::Class(c) => self.usable_backend(c).map(|b| b.class()),
+        }
+    }
+
+    fn usable_backend(&self, class: IsolationClass) -> Result<&dyn Backend> {
+        let b = self
+            .backends
+            .iter()
+            .find(|b| b.class() == class)
+            .ok_or(SandboxError::UnknownBackend(class.to_string()))?;
+        if !b.status().usable {
+            return Err(SandboxError::BackendUnusable {
+                class,
+                reason: b.status().detail.clone(),
+            });
+        }
+        Ok(b.as_ref())
+    }
+
+    /// The node's images.
+    pub fn images(&self) -> &ImageStore {
+        &self.images
+    }
+
+    /// Removes an image, refused while a sandbox on this node uses it.
+    pub fn remove_image(&self, name: &str) -> Result<()> {
+        let users = inventory::records(&self.layout)
+            .iter()
+            .filter(|r| r.image == name)
+            .count();
+        self.images.remove(name, users)
+    }
+
+    /// Lists images.
+    pub fn list_images(&self) -> Result<Vec<ImageInfo>> {
+        self.images.list()
+    }
+
+    /// Creates and starts a sandbox; returns once the runtime reports it
+    /// running. On any error nothing of it is left on the host.
+    pub async fn create(&self, spec: SandboxSpec) -> Result<SandboxHandle> {
+        validate::spec(&spec)?;
+        let backend = self.usable_backend(spec.backend)?;
+        let image = self.images.get(&spec.image)?;
+        let paths = self.layout.sandbox(&spec.id);
+        paths.check_socket_paths()?;
+        self.reserve(&spec, &image)?;
+        let result = self.start(&spec, backend, &image, &paths).await;
+        match result {
+            Ok(handle) => {
+                info!(id = %spec.id, backend = %spec.backend, image = %spec.image, "sandbox started");
+                Ok(handle)
+            }
+            Err(e) => {
+                warn!(id = %spec.id, error = %e, "sandbox creation failed; cleaning up");
+                self.teardown(spec.id.as_str(), Some(backend)).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Claims the id in memory so two concurrent creates cannot both pass.
+    fn reserve(&self, spec: &SandboxSpec, image: &Image) -> Result<()> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if live.contains_key(spec.id.as_str()) {
+            return Err(SandboxError::AlreadyExists(spec.id.to_string()));
+        }
+        live.insert(
+            spec.id.to_string(),
+            SandboxRecord::new(spec, &image.info.name),
+        );
+        Ok(())
+    }
+
+    async fn start(
+        &self,
+        spec: &SandboxSpec,
+        backend: &dyn Backend,
+        image: &Image,
+        paths: &SandboxPaths,
+    ) -> Result<SandboxHandle> {
+        let shift = backend.shifts_ids();
+        let plan = RootfsPlan {
+            image_root: &image.root,
+            idmap: self.idmap.as_ref().filter(|_| shift).map(|fd| fd.as_fd()),
+            root_owner: if shift { HOST_ID_BASE } else { 0 },
+            disk: spec.limits.disk,
+        };
+        if let Err(e) = rootfs::create(paths, &plan) {
+            // An existing directory is someone else's: do not tear it down.
+            if matches!(e, SandboxError::AlreadyExists(_)) {
+                self.forget(spec.id.as_str());
+            }
+            return Err(e);
+        }
+        inventory::write_record(paths, &SandboxRecord::new(spec, &image.info.name))?;
+        let token = InitToken::generate();
+        let template =
+            self.templates
+                .get(&spec.backend)
+                .ok_or_else(|| SandboxError::BackendUnusable {
+                    class: spec.backend,
+                    reason: "no spec template".into(),
+                })?;
+        let oci = template.render(&Render {
+            spec,
+            paths,
+            token: &token,
+            init_binary: &self.init_binary,
+            image: &image.mounts(),
+            cgroup_parent: &self.layout.cgroup_parent(),
+        })?;
+        write_spec(paths, &oci)?;
+        backend.start(spec.id.as_str(), paths).await?;
+        Ok(SandboxHandle {
+            id: spec.id.clone(),
+            class: spec.backend,
+            paths: paths.clone(),
+            token,
+            socket_owner: shift.then_some((HOST_ID_BASE, HOST_ID_BASE)),
+        })
+    }
+
+    /// Stops and removes a sandbox: its processes, runtime state, cgroups,
+    /// mounts and files. Idempotent: removing what is not there succeeds.
+    pub async fn destroy(&self, id: &SandboxId) -> Result<()> {
+        let recorded = inventory::read_record(&self.layout.sandbox(id)).map(|r| r.class);
+        let backend = recorded.and_then(|c| self.usable_backend(c).ok());
+        self.teardown(id.as_str(), backend).await;
+        let left = inventory::leftovers(&self.layout, id.as_str());
+        if !left.is_empty() {
+            return Err(SandboxError::Io {
+                what: format!(
+                    "removing sandbox {id}: still on the host: {}",
+                    left.join(", ")
+                ),
+                source: std::io::Error::other("cleanup incomplete"),
+            });
+        }
+        info!(%id, "sandbox removed");
+        Ok(())
+    }
+
+    /// The reverse of creation. With no known backend, every usable OCI
+    /// backend is asked (a crash may have lost the record).
+    async fn teardown(&self, id: &str, backend: Option<&dyn Backend>) {
+        let all: Vec<&dyn Backend> = match backend {
+            Some(b) => vec![b],
+            None => self
+                .backends
+                .iter()
+                .filter(|b| b.status().usable)
+                .map(|b| b.as_ref())
+                .collect(),
+        };
+        for b in all {
+            if let Err(e) = b.delete(id).await {
+                warn!(id, backend = %b.class(), error = %e, "runtime delete failed");
+            }
+        }
+        rootfs::remove(&self.layout.sandbox_str(id));
+        cgroup::remove(&self.layout.cgroup_parent(), id).await;
+        self.forget(id);
+    }
+
+    fn forget(&self, id: &str) {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
+    /// Sandboxes present on this node, from the directories AND the
+    /// runtimes' state AND the cgroups, so leftovers of a crash show up.
+    pub async fn list(&self) -> Result<Vec<inventory::SandboxEntry>> {
+        let mut runtime_ids = Vec::new();
+        for b in self.backends.iter().filter(|b| b.status().usable) {
+            for id in b.containers().await? {
+                runtime_ids.push((id, b.class()));
+            }
+        }
+        Ok(inventory::entries(&self.layout, runtime_ids))
+    }
+
+    /// Destroys every sandbox on this node that is not in `keep` (the ones
+    /// the control plane knows); returns the ids removed.
+    pub async fn cleanup_orphans(&self, keep: &[SandboxId]) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for e in self.list().await? {
+            if keep.iter().any(|k| k.as_str() == e.id) {
+                continue;
+            }
+            warn!(id = %e.id, "removing orphaned sandbox");
+            let backend = e.class.and_then(|c| self.usable_backend(c).ok());
+            self.teardown(&e.id, backend).await;
+            removed.push(e.id);
+        }
+        Ok(removed)
+    }
+}
+
+fn write_spec(paths: &SandboxPaths, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let path = paths.bundle().join("config.json");
+    let json = serde_json::to_vec(spec).map_err(|e| SandboxError::Io {
+        what: "serializing config.json".into(),
+        source: std::io::Error::other(e),
+    })?;
+    std::fs::write(&path, json).map_err(SandboxError::io(format!("writing {}", path.display())))
+}
+
+/// Copies init's binary to `<run_dir>/airlock-init` (mode 0755) and
+/// returns that path. Sandboxes bind-mount the copy: it is reachable by the
+/// unprivileged uid root maps to (the original may sit under a 0700 home),
+/// and rebuilding the original does not change running sandboxes.
+fn stage_init(config: &NodeConfig, run_dir: &Path) -> Result<PathBuf> {
+    let staged = run_dir.join("airlock-init");
+    if !config.init_binary.is_file() {
+        warn!(path = %config.init_binary.display(), "init binary missing; sandboxes need an explicit command");
+        std::fs::write(&staged, b"")
+            .map_err(SandboxError::io(format!("writing {}", staged.display())))?;
+    } else {
+        let tmp = run_dir.join(".airlock-init.tmp");
+        std::fs::copy(&config.init_binary, &tmp).map_err(SandboxError::io(format!(
+            "copying {}",
+            config.init_binary.display()
+        )))?;
+        std::fs::rename(&tmp, &staged)
+            .map_err(SandboxError::io(format!("renaming {}", tmp.display())))?;
+    }
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755))
+        .map_err(SandboxError::io(format!("chmod {}", staged.display())))?;
+    Ok(staged)
+}
+
+/// Creates a node directory traversable by sandbox roots (0711).
+fn make_dir(d: &Path) -> Result<()> {
+    std::fs::create_dir_all(d).map_err(SandboxError::io(format!("creating {}", d.display())))?;
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711))
+        .map_err(SandboxError::io(format!("chmod {}", d.display())))
+}
+
+fn shift_namespace() -> Result<OwnedFd> {
+    airlock_sys::userns::userns_with_mapping(airlock_sys::userns::IdRange {
+        inside: 0,
+        outside: HOST_ID_BASE,
+        count: ID_COUNT,
+    })
+    .map_err(|e| SandboxError::Kernel(format!("user namespaces ({e})")))
+}
