@@ -174,36 +174,3 @@ s.sendall(b'hello'); print('sent')\"";
         t.destroy_clean(&h.id).await;
     }
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn debug_probe() {
-    let t = TestNode::new().await;
-    let class = if std::env::var("B").as_deref() == Ok("gvisor") {
-        IsolationClass::Gvisor
-    } else {
-        IsolationClass::Runc
-    };
-    let mem: u64 = std::env::var("M")
-        .ok()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(128);
-    let limits = Limits {
-        millicpus: 1000,
-        memory: mem << 20,
-        pids: 64,
-        disk: 32 << 20,
-    };
-    let script = std::env::var("S").unwrap();
-    let h = t.start(class, &script, limits).await;
-    for _ in 0..50 {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let out = std::fs::read_to_string(h.paths.init_log()).unwrap_or_default();
-        if out.contains("__EXIT__") {
-            break;
-        }
-    }
-    let out = std::fs::read_to_string(h.paths.init_log()).unwrap_or_default();
-    eprintln!("OUT:\n{out}");
-    t.destroy_clean(&h.id).await;
-}
