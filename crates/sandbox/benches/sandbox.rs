@@ -1,1 +1,307 @@
-fn main() {}
+//! Sandbox runtime benchmark (run as root):
+//!
+//! ```text
+//! cargo bench -p airlock-sandbox --bench sandbox [-- --quick]
+//! ```
+//!
+//! Per backend, in the same run:
+//! - create-to-first-command: `Node::create` until the command's output is
+//!   in init.log, against the raw runtime running the same command
+//!   (`runc run` of a minimal bundle, `runsc do`);
+//! - removal latency (`Node::destroy`);
+//! - 50 concurrent sandboxes: time to create them all, host memory per idle
+//!   sandbox outside the workload (PSS of the runtime's host processes), and
+//!   the drop in MemAvailable per sandbox (everything: page tables, tmpfs,
+//!   kernel objects, and the workload itself), then time to remove them all.
+//!
+//! Until init exists the container process is the command itself.
+#![allow(clippy::print_stdout)] // a benchmark's output is its report
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airlock_core::{IsolationClass, SandboxId};
+use airlock_sandbox::{Node, NodeConfig, SandboxSpec};
+
+const CONCURRENT: usize = 50;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let iters = if quick { 5 } else { 20 };
+    let state = tempfile::tempdir().expect("tempdir");
+    let run_dir = PathBuf::from(format!("/run/airlock-bench/{}", std::process::id()));
+    let init = state.path().join("init");
+    std::fs::write(&init, "").expect("init placeholder");
+    let node = Arc::new(
+        Node::new(NodeConfig {
+            state_dir: state.path().to_path_buf(),
+            run_dir: run_dir.clone(),
+            init_binary: init,
+            runtime_dir: None,
+        })
+        .await
+        .expect("node"),
+    );
+    let image = node.images().get("host").expect("host image").root;
+    println!(
+        "| backend | create→first command (median) | raw runtime, minimal bundle (median) | ratio | raw runtime, Airlock's bundle (median) | ratio | destroy (median) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for class in [IsolationClass::Runc, IsolationClass::Gvisor] {
+        let n = if class == IsolationClass::Gvisor {
+            iters / 2
+        } else {
+            iters
+        };
+        let raw = raw_runtime(class, &run_dir, &image, n);
+        let (ours, destroy) = create_to_first_command(&node, class, n).await;
+        let same = same_bundle(&node, class, &run_dir, n).await;
+        println!(
+            "| {class} | {} | {} | {:.2}x | {} | {:.2}x | {} |",
+            ms(ours),
+            ms(raw),
+            ours.as_secs_f64() / raw.as_secs_f64(),
+            ms(same),
+            ours.as_secs_f64() / same.as_secs_f64(),
+            ms(destroy)
+        );
+    }
+    println!();
+    println!(
+        "| backend | {CONCURRENT} creates (wall) | host PSS per idle sandbox, outside workload | MemAvailable drop per sandbox | {CONCURRENT} destroys (wall) |"
+    );
+    println!("|---|---|---|---|---|");
+    for class in [IsolationClass::Runc, IsolationClass::Gvisor] {
+        concurrent(&node, class).await;
+    }
+    let _ = std::fs::remove_dir_all(&run_dir);
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn spec(class: IsolationClass, cmd: &[&str]) -> SandboxSpec {
+    let mut b = [0u8; 6];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("urandom");
+    let id: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let mut s = SandboxSpec::new(SandboxId::new(format!("b-{id}")).expect("id"), class);
+    s.command = Some(cmd.iter().map(|a| a.to_string()).collect());
+    s
+}
+
+/// Create until `echo ready` has run; then destroy. Medians of both.
+async fn create_to_first_command(
+    node: &Node,
+    class: IsolationClass,
+    n: usize,
+) -> (Duration, Duration) {
+    let (mut firsts, mut destroys) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let s = spec(class, &["/bin/echo", "ready"]);
+        let t0 = Instant::now();
+        let h = node.create(s).await.expect("create");
+        while !std::fs::read_to_string(h.paths.init_log())
+            .unwrap_or_default()
+            .contains("ready")
+        {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        firsts.push(t0.elapsed());
+        let t1 = Instant::now();
+        node.destroy(&h.id).await.expect("destroy");
+        destroys.push(t1.elapsed());
+    }
+    (median(firsts), median(destroys))
+}
+
+/// The raw runtime running Airlock's own bundle (same spec, same mounted
+/// root) to completion in the foreground: what the isolation settings cost
+/// by themselves, without any of Airlock's own work.
+async fn same_bundle(node: &Node, class: IsolationClass, run_dir: &Path, n: usize) -> Duration {
+    let h = node
+        .create(spec(class, &["/bin/echo", "ready"]))
+        .await
+        .expect("create");
+    let (bin, flags): (&str, &[&str]) = match class {
+        IsolationClass::Runc => ("runc", &[]),
+        _ => (
+            "runsc",
+            &["--platform=ptrace", "--network=none", "--host-uds=open"],
+        ),
+    };
+    let state = run_dir.join(format!("same-{class}"));
+    let mut times = Vec::new();
+    for i in 0..n {
+        let t0 = Instant::now();
+        let out = Command::new(bin)
+            .arg("--root")
+            .arg(&state)
+            .args(flags)
+            .args(["run", "--bundle"])
+            .arg(h.paths.bundle())
+            .arg(format!("same{i}"))
+            .output()
+            .expect("raw run");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("ready"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        times.push(t0.elapsed());
+    }
+    node.destroy(&h.id).await.expect("destroy");
+    median(times)
+}
+
+/// The raw runtime running `echo ready` to completion: `runc run` of a
+/// minimal bundle (the host image as read-only root, /usr bound, default
+/// `runc spec` otherwise), or `runsc do`.
+fn raw_runtime(class: IsolationClass, run_dir: &Path, image: &Path, n: usize) -> Duration {
+    let root = run_dir.join("raw");
+    let bundle = root.join("bundle");
+    std::fs::create_dir_all(&bundle).expect("raw bundle dir");
+    let mut times = Vec::new();
+    for i in 0..n {
+        let t0 = Instant::now();
+        let out = match class {
+            IsolationClass::Runc => {
+                write_raw_bundle(&bundle, image);
+                Command::new("runc")
+                    .arg("--root")
+                    .arg(root.join("state"))
+                    .args(["run", "--bundle"])
+                    .arg(&bundle)
+                    .arg(format!("raw{i}"))
+                    .output()
+            }
+            _ => Command::new("runsc")
+                .arg("--root")
+                .arg(root.join("runsc"))
+                .args([
+                    "--platform=ptrace",
+                    "--network=none",
+                    "do",
+                    "/bin/echo",
+                    "ready",
+                ])
+                .output(),
+        }
+        .expect("raw runtime");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("ready"),
+            "raw {class}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        times.push(t0.elapsed());
+    }
+    median(times)
+}
+
+fn write_raw_bundle(bundle: &Path, image: &Path) {
+    if bundle.join("config.json").exists() {
+        return;
+    }
+    let st = Command::new("runc")
+        .args(["spec", "--bundle"])
+        .arg(bundle)
+        .status()
+        .expect("runc spec");
+    assert!(st.success());
+    let path = bundle.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read spec")).expect("parse spec");
+    v["root"] = serde_json::json!({"path": image, "readonly": true});
+    v["process"]["terminal"] = false.into();
+    v["process"]["args"] = serde_json::json!(["/bin/echo", "ready"]);
+    v["mounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .push(serde_json::json!({"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]}));
+    std::fs::write(&path, serde_json::to_vec(&v).expect("json")).expect("write spec");
+}
+
+async fn concurrent(node: &Arc<Node>, class: IsolationClass) {
+    let before = mem_available();
+    let pss_before = runtime_pss();
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENT {
+        let node = node.clone();
+        tasks.push(tokio::spawn(async move {
+            node.create(spec(class, &["/bin/sleep", "600"]))
+                .await
+                .expect("create")
+                .id
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.expect("join"));
+    }
+    let created = t0.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let per_mem = (before.saturating_sub(mem_available())) / CONCURRENT as u64;
+    let per_pss = (runtime_pss().saturating_sub(pss_before)) / CONCURRENT as u64;
+    let t1 = Instant::now();
+    let mut tasks = Vec::new();
+    for id in ids {
+        let node = node.clone();
+        tasks.push(tokio::spawn(async move {
+            node.destroy(&id).await.expect("destroy")
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    println!(
+        "| {class} | {} | {:.2} MiB | {:.2} MiB | {} |",
+        ms(created),
+        per_pss as f64 / 1024.0,
+        per_mem as f64 / 1024.0,
+        ms(t1.elapsed())
+    );
+}
+
+/// MemAvailable in KiB.
+fn mem_available() -> u64 {
+    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Summed PSS (KiB) of the runtime's own host processes (runsc sandbox and
+/// gofer, runc shims if any): what exists per sandbox besides the workload.
+fn runtime_pss() -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut total = 0;
+    for e in entries.flatten() {
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd);
+        if !(cmd.starts_with("runsc") || cmd.starts_with("runc")) {
+            continue;
+        }
+        let smaps = std::fs::read_to_string(e.path().join("smaps_rollup")).unwrap_or_default();
+        total += smaps
+            .lines()
+            .find_map(|l| l.strip_prefix("Pss:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}

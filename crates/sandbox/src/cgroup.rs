@@ -83,12 +83,43 @@ async fn remove_dirs(parent: &str, id: &str) {
     }
 }
 
-/// SIGKILLs every process still in a cgroup (a crash leftover).
+/// SIGKILLs every process of sandbox `id` and waits (up to 2 s) until they
+/// are gone: out of the cgroup (at exit) and reaped (runsc treats a zombie
+/// as alive and would wait a second for it).
+pub async fn kill_all_and_wait(parent: &str, id: &str) {
+    let dirs = leftovers(parent, id);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let mut killed = Vec::new();
+    loop {
+        let procs: Vec<u32> = dirs.iter().flat_map(|d| procs(d)).collect();
+        // Our own children (the node is a subreaper) are reaped here; others
+        // are waited for until their parent reaps them.
+        killed.retain(|&pid| {
+            !airlock_sys::child::try_reap(pid).unwrap_or(true)
+                || Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if (procs.is_empty() && killed.is_empty()) || std::time::Instant::now() > deadline {
+            return;
+        }
+        for pid in procs {
+            let _ = airlock_sys::process::kill(pid, 9);
+            killed.push(pid);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn procs(dir: &Path) -> Vec<u32> {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// SIGKILLs every process in a cgroup.
 fn kill_all(dir: &Path) {
-    let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) else {
-        return;
-    };
-    for pid in procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+    for pid in procs(dir) {
         let _ = airlock_sys::process::kill(pid, 9);
     }
 }

@@ -57,6 +57,9 @@ pub enum SandboxError {
     /// A sandbox with this id is already on this node.
     #[error("sandbox {0} already exists on this node: choose another id or remove it first")]
     AlreadyExists(String),
+    /// No sandbox with this id exists on this node.
+    #[error("sandbox {0} does not exist on this node")]
+    NotFound(String),
     /// A path that would not fit in a unix socket address.
     #[error("socket path {0} is too long for a unix socket (max 107 bytes): use a shorter run_dir")]
     PathTooLong(PathBuf),

@@ -73,6 +73,12 @@ impl Node {
             make_dir(&d)?;
         }
         let init_binary = stage_init(&config, layout.run_dir())?;
+        // Runtime processes outlive the runtime CLI that started them; as
+        // their subreaper this process reaps them at removal instead of
+        // waiting on the host's init (runsc waits ~1 s for a zombie).
+        if let Err(e) = airlock_sys::selfproc::set_child_subreaper() {
+            warn!(error = %e, "cannot become child subreaper; removal may be slower");
+        }
         let backends = backend::probe_all(config.runtime_dir.as_deref(), layout.run_dir()).await;
         let mut templates = HashMap::new();
         for b in backends.iter().filter(|b| b.status().usable) {
@@ -171,6 +177,33 @@ impl Node {
         }
     }
 
+    /// The handle of a sandbox that is still running after the host-side
+    /// process restarted: its paths, and the token its init already holds
+    /// (read back from the bundle, which only the host can read), so the
+    /// channel can be listened on again and init reconnects by itself.
+    pub fn reattach(&self, id: &SandboxId) -> Result<SandboxHandle> {
+        let paths = self.layout.sandbox(id);
+        let record =
+            inventory::read_record(&paths).ok_or_else(|| SandboxError::NotFound(id.to_string()))?;
+        let token = read_token(&paths).ok_or_else(|| SandboxError::NotFound(id.to_string()))?;
+        let shift = self
+            .backends
+            .iter()
+            .find(|b| b.class() == record.class)
+            .is_some_and(|b| b.shifts_ids());
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), record.clone());
+        Ok(SandboxHandle {
+            id: id.clone(),
+            class: record.class,
+            paths,
+            token,
+            socket_owner: shift.then_some((HOST_ID_BASE, HOST_ID_BASE)),
+        })
+    }
+
     /// Claims the id in memory so two concurrent creates cannot both pass.
     fn reserve(&self, spec: &SandboxSpec, image: &Image) -> Result<()> {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
@@ -265,6 +298,9 @@ impl Node {
                 .map(|b| b.as_ref())
                 .collect(),
         };
+        // Kill first, through the cgroup: runsc's own kill waits about a
+        // second for the sandbox to die; with it dead, delete takes ~20 ms.
+        cgroup::kill_all_and_wait(&self.layout.cgroup_parent(), id).await;
         for b in all {
             if let Err(e) = b.delete(id).await {
                 warn!(id, backend = %b.class(), error = %e, "runtime delete failed");
@@ -358,4 +394,17 @@ fn shift_namespace() -> Result<OwnedFd> {
         count: ID_COUNT,
     })
     .map_err(|e| SandboxError::Kernel(format!("user namespaces ({e})")))
+}
+
+/// The init token in a sandbox's OCI spec (`process.env`).
+fn read_token(paths: &SandboxPaths) -> Option<InitToken> {
+    let text = std::fs::read_to_string(paths.bundle().join("config.json")).ok()?;
+    let spec: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let prefix = format!("{}=", crate::spec::TOKEN_ENV);
+    spec["process"]["env"]
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str())
+        .find_map(|e| e.strip_prefix(&prefix))
+        .and_then(InitToken::from_hex)
 }

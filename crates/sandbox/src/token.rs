@@ -18,6 +18,15 @@ impl InitToken {
         Self(hex::encode(b))
     }
 
+    /// A token read back from a sandbox's bundle (after a host restart):
+    /// 64 lowercase hex digits, or `None`.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let ok = s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| Self(s.to_owned()))
+    }
+
     /// The hex form, as put into `AIRLOCK_INIT_TOKEN`.
     pub fn as_str(&self) -> &str {
         &self.0

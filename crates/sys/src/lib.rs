@@ -5,6 +5,7 @@
 //! clippy's `undocumented_unsafe_blocks`). Callers above this crate stay
 //! `#![forbid(unsafe_code)]`.
 
+pub mod child;
 pub mod fd;
 pub mod fsuser;
 pub mod mount;
