@@ -41,6 +41,22 @@ pub enum Command {
     Audit(AuditCommand),
     /// Replay a recorded interactive session with its original timing.
     Play(PlayArgs),
+    /// Create, list and remove sandboxes.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+    /// Run a command in a sandbox; its exit code becomes airlock's.
+    Exec(ExecArgs),
+    /// Open an interactive shell in a sandbox (recorded).
+    Ssh(SshArgs),
+    /// Copy files into or out of a sandbox: one side is NAME:PATH.
+    Cp(CpArgs),
+    /// Manage services that keep running in a sandbox after you leave.
+    Svc(SvcArgs),
+    /// Build, list and remove sandbox images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Show which isolation backends work on the server's node, and why not.
+    Doctor(JsonFlag),
 }
 
 /// `--json` on listings.
@@ -312,7 +328,7 @@ pub struct AuditSearchArgs {
 /// `airlock play`
 #[derive(Debug, Args)]
 pub struct PlayArgs {
-    /// A recording file (asciicast v2).
+    /// A recording id (rec-..., from the audit log) or a local asciicast v2 file.
     pub recording: PathBuf,
     /// Playback speed factor (2 = twice as fast).
     #[arg(long, default_value_t = 1.0)]
@@ -320,4 +336,182 @@ pub struct PlayArgs {
     /// Shorten pauses longer than this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub max_idle: Option<f64>,
+}
+
+/// `airlock sandbox ...`
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Create a sandbox and open a shell in it (`--detach` to only create).
+    Create(CreateArgs),
+    /// List your sandboxes.
+    Ls {
+        /// Every user's sandboxes (admins).
+        #[arg(long)]
+        all: bool,
+        /// Include sandboxes that ended (removed, expired).
+        #[arg(long)]
+        ended: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Destroy a sandbox now; nothing of it remains.
+    Rm {
+        /// Sandbox name (or id).
+        name: String,
+    },
+}
+
+/// `airlock sandbox create`
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Name, unique among your live sandboxes.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Time to live, e.g. 2h (default 8h, at most your roles' maximum).
+    #[arg(long)]
+    pub ttl: Option<String>,
+    /// Isolation backend: auto (the strongest usable), gvisor, runc or microvm.
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
+    /// Image (default: host, a minimal root from the host's /usr).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// CPUs, e.g. 2 or 0.5.
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Memory, e.g. 2G.
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Size of the writable layer, e.g. 4G.
+    #[arg(long)]
+    pub disk: Option<String>,
+    /// Delegation profile narrowing what the agent may do.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Only create it; do not open a shell.
+    #[arg(long, short)]
+    pub detach: bool,
+    /// Print the sandbox as JSON (implies --detach).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `airlock exec`
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct ExecArgs {
+    /// Allocate a terminal (default: when stdin is a terminal).
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Run as root inside the sandbox (never root on the host).
+    #[arg(long)]
+    pub root: bool,
+    /// Working directory inside the sandbox.
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Environment variable, KEY=VALUE (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Sandbox name (or id).
+    pub name: String,
+    /// The command and its arguments (after --).
+    #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `airlock ssh`
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// Sandbox name (or id).
+    pub name: String,
+    /// Log in as root inside the sandbox.
+    #[arg(long)]
+    pub root: bool,
+}
+
+/// `airlock cp`
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Copy directories recursively.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Source: a local path or NAME:PATH.
+    pub src: String,
+    /// Destination: a local path or NAME:PATH.
+    pub dst: String,
+}
+
+/// `airlock svc`
+#[derive(Debug, Args)]
+pub struct SvcArgs {
+    /// The sandbox (required outside a sandbox).
+    #[arg(long, value_name = "NAME")]
+    pub sandbox: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: SvcCommand,
+}
+
+/// `airlock svc ...`
+#[derive(Debug, Subcommand)]
+pub enum SvcCommand {
+    /// Start a service: NAME -- COMMAND ARGS...
+    #[command(trailing_var_arg = true)]
+    Start {
+        /// Service name.
+        name: String,
+        /// Restart it when it exits abnormally.
+        #[arg(long)]
+        restart: bool,
+        /// The command and its arguments.
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Stop a service.
+    Stop {
+        /// Service name.
+        name: String,
+    },
+    /// Restart a service.
+    Restart {
+        /// Service name.
+        name: String,
+    },
+    /// List services.
+    Ls(JsonFlag),
+    /// Show a service's log (kept on disk in the sandbox).
+    Logs {
+        /// Service name.
+        name: String,
+        /// Keep printing new lines.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines.
+        #[arg(short = 'n', long)]
+        tail: Option<usize>,
+    },
+}
+
+/// `airlock image ...`
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build a Debian image with debootstrap (cached: same inputs, no rebuild).
+    Build {
+        /// Image name.
+        name: String,
+        /// Comma-separated Debian packages, e.g. git,python3,nodejs.
+        #[arg(long, value_delimiter = ',')]
+        packages: Vec<String>,
+        /// Debian suite (default bookworm).
+        #[arg(long)]
+        suite: Option<String>,
+    },
+    /// List images.
+    Ls(JsonFlag),
+    /// Remove an image (refused while a sandbox uses it).
+    Rm {
+        /// Image name.
+        name: String,
+    },
 }

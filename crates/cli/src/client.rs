@@ -20,6 +20,8 @@ use crate::home::Home;
 #[derive(Debug, Clone)]
 pub struct Api {
     http: reqwest::Client,
+    /// HTTP/1.1-only client for upgrades.
+    http1: reqwest::Client,
     base: String,
 }
 
@@ -44,15 +46,25 @@ fn roots(ca_pem: &str) -> anyhow::Result<RootCertStore> {
 }
 
 fn build(tls: rustls::ClientConfig, server: &str) -> anyhow::Result<Api> {
+    let mut tls1 = tls.clone();
+    tls1.alpn_protocols = vec![b"http/1.1".to_vec()];
     let http = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .https_only(true)
-        .timeout(std::time::Duration::from_secs(60))
+        .read_timeout(std::time::Duration::from_secs(300))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let http1 = reqwest::Client::builder()
+        .use_preconfigured_tls(tls1)
+        .https_only(true)
+        .http1_only()
         .connect_timeout(std::time::Duration::from_secs(10))
         .build()
         .context("cannot build the HTTP client")?;
     Ok(Api {
         http,
+        http1,
         base: server.trim_end_matches('/').to_owned(),
     })
 }
@@ -114,6 +126,90 @@ impl Api {
     /// GET and decode.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.call::<(), T>(Method::GET, path, None).await
+    }
+
+    /// Opens an upgraded connection (`Upgrade: airlock-stream`) on `path`:
+    /// a raw byte stream for exec sessions. HTTP/1.1 only (h2 has no upgrade).
+    pub async fn upgrade(&self, path: &str) -> anyhow::Result<reqwest::Upgraded> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http1
+            .get(&url)
+            .header(reqwest::header::CONNECTION, "upgrade")
+            .header(
+                reqwest::header::UPGRADE,
+                airlock_control::api::EXEC_PROTOCOL,
+            )
+            .send()
+            .await
+            .map_err(|e| connect_error(&self.base, &e))?;
+        let status = resp.status();
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(api_error(status, &body).into());
+        }
+        resp.upgrade()
+            .await
+            .map_err(|e| connect_error(&self.base, &e))
+    }
+
+    /// Sends a request with a streamed body.
+    pub async fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        body: reqwest::Body,
+    ) -> anyhow::Result<Vec<u8>> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .request(method, &url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| connect_error(&self.base, &e))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| connect_error(&self.base, &e))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        Err(api_error(status, &bytes).into())
+    }
+
+    /// Sends a GET and returns the response for streaming (checked for errors).
+    pub async fn get_stream(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        self.stream(Method::GET, path, None::<&()>).await
+    }
+
+    /// Sends a request and returns the successful response for streaming.
+    pub async fn stream<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .http
+            .request(method, &url)
+            .timeout(std::time::Duration::from_secs(24 * 3600));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| connect_error(&self.base, &e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let bytes = resp.bytes().await.unwrap_or_default();
+        Err(api_error(status, &bytes).into())
     }
 
     /// GET raw bytes (exports).

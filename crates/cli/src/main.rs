@@ -8,6 +8,7 @@ mod exit;
 mod home;
 mod output;
 mod password;
+mod terminal;
 
 use std::io::Write;
 use std::process::ExitCode;

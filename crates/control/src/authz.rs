@@ -16,20 +16,7 @@ use crate::state::SharedState;
 /// Refuses `caller` unless one of their roles allows `action`. A refusal is
 /// audited and says which action was refused.
 pub async fn authorize(state: &SharedState, caller: &Caller, action: &str) -> Result<(), ApiError> {
-    let roles = caller.roles.clone();
-    let records = state
-        .store(move |s| {
-            roles
-                .iter()
-                .map(|r| s.role(r))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
-    let allowed = records
-        .iter()
-        .flatten()
-        .any(|role| role.allow.iter().any(|p| pattern_matches(p, action)));
-    if allowed {
+    if is_allowed(state, caller, action).await? {
         return Ok(());
     }
     let err = ApiError::NotAllowed(format!(
@@ -43,6 +30,28 @@ pub async fn authorize(state: &SharedState, caller: &Caller, action: &str) -> Re
         .detail("status", 403);
     state.audit.record(event).await?;
     Err(err)
+}
+
+/// Whether one of `caller`'s roles allows `action` (no audit: for checks
+/// that widen what a caller sees, like an admin viewing others' sandboxes).
+pub async fn is_allowed(
+    state: &SharedState,
+    caller: &Caller,
+    action: &str,
+) -> Result<bool, ApiError> {
+    let roles = caller.roles.clone();
+    let records = state
+        .store(move |s| {
+            roles
+                .iter()
+                .map(|r| s.role(r))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(records
+        .iter()
+        .flatten()
+        .any(|role| role.allow.iter().any(|p| pattern_matches(p, action))))
 }
 
 /// `*` matches everything, `prefix.*` matches `prefix.` and below, anything

@@ -23,6 +23,20 @@ pub struct Config {
     pub dns_names: Vec<String>,
     /// Failed-login throttling.
     pub login: LoginLimits,
+    /// The sandbox node on this host.
+    pub sandbox: SandboxSettings,
+}
+
+/// Sandbox node settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxSettings {
+    /// Runtime directory for sockets and mounts (default
+    /// `/run/airlock/<first 8 hex digits of the CA fingerprint>`).
+    pub run_dir: Option<std::path::PathBuf>,
+    /// The static `airlock-init` binary (default: next to `airlock`, or
+    /// where `scripts/build-init.sh` puts it).
+    pub init_binary: Option<std::path::PathBuf>,
 }
 
 /// Failed-login throttling settings.
@@ -44,6 +58,7 @@ impl Default for Config {
             public_url: None,
             dns_names: Vec::new(),
             login: LoginLimits::default(),
+            sandbox: SandboxSettings::default(),
         }
     }
 }

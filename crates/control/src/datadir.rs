@@ -9,6 +9,8 @@
 //!   ca/ca.key           cluster CA private key (0600)
 //!   ca/jwt.key          JWT-SVID signing key (0600)
 //!   ca/audit.key        audit checkpoint signing key (0600)
+//!   recordings/         session recordings (asciicast v2, 0600)
+//!   node/               the sandbox node: images, sandbox records
 //! ```
 //!
 //! `state.db` is the "initialized" marker: it is the last thing `init`
@@ -71,6 +73,16 @@ impl DataDir {
     /// Audit checkpoint signing key.
     pub fn audit_key(&self) -> PathBuf {
         self.ca_dir().join("audit.key")
+    }
+
+    /// Session recordings (asciicast v2).
+    pub fn recordings(&self) -> PathBuf {
+        self.root.join("recordings")
+    }
+
+    /// The node's persistent state (images, sandbox records).
+    pub fn node_dir(&self) -> PathBuf {
+        self.root.join("node")
     }
 
     /// Whether `init` completed here.

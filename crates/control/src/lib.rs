@@ -25,6 +25,7 @@ pub mod init;
 pub mod locks;
 pub mod password;
 pub mod ratelimit;
+pub mod sandboxes;
 pub mod server;
 pub mod state;
 pub mod tls;

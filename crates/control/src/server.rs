@@ -118,14 +118,28 @@ impl Server {
         locks.refresh(&store).map_err(|e| load_err("locks", e))?;
 
         let ca = Arc::new(ca);
+        let jwt = Arc::new(jwt);
+        let store: Arc<dyn Store> = Arc::new(store);
+        let sandboxes = crate::sandboxes::Sandboxes::new(
+            node_config(dir, &config, ca.fingerprint()),
+            crate::sandboxes::issuer::CaIssuer {
+                ca: Arc::clone(&ca),
+                jwt: Arc::clone(&jwt),
+                store: Arc::clone(&store),
+                locks: locks.clone(),
+                audit: audit.log().clone(),
+                trust_domain: trust_domain.clone(),
+                issuer_url: public_url.clone(),
+            },
+        );
         let certs = Arc::new(ServerCertResolver::new(
             Arc::clone(&ca),
             server_names(&config, bound),
         )?);
         let state = Arc::new(AppState {
-            store: Arc::new(store),
+            store,
             ca,
-            jwt: Arc::new(jwt),
+            jwt,
             locks,
             login_limits: Mutex::new(LoginLimiters {
                 per_user: FailureLimiter::new(config.login.max_failures_per_user, window),
@@ -137,6 +151,8 @@ impl Server {
             cluster_name,
             config,
             started: Instant::now(),
+            data_dir: dir.clone(),
+            sandboxes,
         });
         Ok(Self {
             state,
@@ -169,6 +185,7 @@ impl Server {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
         let app = crate::api::router(Arc::clone(&self.state));
         spawn_background(&self.state, &self.certs);
+        tokio::spawn(crate::sandboxes::reaper::run(Arc::clone(&self.state)));
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
@@ -187,6 +204,24 @@ impl Server {
         }
         tracing::info!("shutting down");
         self.state.audit.shutdown().await;
+    }
+}
+
+/// Where the node keeps its state and runtime files.
+fn node_config(
+    dir: &DataDir,
+    config: &Config,
+    ca_fingerprint: &str,
+) -> airlock_sandbox::NodeConfig {
+    let run_dir = config.sandbox.run_dir.clone().unwrap_or_else(|| {
+        std::path::PathBuf::from("/run/airlock")
+            .join(&ca_fingerprint[..8.min(ca_fingerprint.len())])
+    });
+    airlock_sandbox::NodeConfig {
+        state_dir: dir.node_dir(),
+        run_dir,
+        init_binary: crate::sandboxes::find_init_binary(config.sandbox.init_binary.as_deref()),
+        runtime_dir: None,
     }
 }
 
@@ -251,7 +286,10 @@ async fn serve_connection(
             app.clone().oneshot(req.map(axum::body::Body::new))
         });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
+    if let Err(e) = builder
+        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+        .await
+    {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

@@ -38,6 +38,10 @@ pub struct AppState {
     pub cluster_name: String,
     /// When the server started (for uptime in health).
     pub started: Instant,
+    /// The data directory.
+    pub data_dir: crate::DataDir,
+    /// Sandboxes: the node, their channels, the reaper.
+    pub sandboxes: crate::sandboxes::Sandboxes,
 }
 
 /// Failed-login throttles, per user and per source address.

@@ -284,11 +284,19 @@ async fn verify_proof(file: &Path, key: Option<String>) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn play(a: PlayArgs) -> anyhow::Result<()> {
+/// Plays a local file, or a recording id (`rec-...`) fetched from the server.
+pub async fn play(a: PlayArgs) -> anyhow::Result<()> {
     if !(a.speed > 0.0 && a.speed.is_finite()) {
         return Err(usage("--speed must be a positive number"));
     }
-    let rec = Recording::read(&a.recording).map_err(|e| usage(e.to_string()))?;
+    let arg = a.recording.to_string_lossy().into_owned();
+    let rec = if !a.recording.exists() && arg.starts_with("rec-") && !arg.contains('/') {
+        let bytes = api()?.get_bytes(&format!("/v1/recordings/{arg}")).await?;
+        let text = String::from_utf8(bytes).map_err(|_| usage("the recording is not UTF-8"))?;
+        Recording::parse(&text).map_err(|e| usage(e.to_string()))?
+    } else {
+        Recording::read(&a.recording).map_err(|e| usage(e.to_string()))?
+    };
     let mut out = std::io::stdout().lock();
     replay(&rec, a.speed, a.max_idle, &mut out, &mut std::thread::sleep)?;
     Ok(())

@@ -2,7 +2,10 @@
 
 mod admin;
 mod audit;
+mod cp;
+mod exec;
 mod login;
+mod sandbox;
 mod server;
 
 use crate::cli::{Cli, Command};
@@ -16,6 +19,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Whoami(a) => login::whoami(a).await,
         Command::Admin(c) => admin::run(c).await,
         Command::Audit(c) => audit::run(c).await,
-        Command::Play(a) => audit::play(a),
+        Command::Play(a) => audit::play(a).await,
+        Command::Sandbox(c) => sandbox::run(c).await,
+        Command::Exec(a) => exec::exec(a).await,
+        Command::Ssh(a) => exec::ssh(a).await,
+        Command::Cp(a) => cp::cp(a).await,
+        Command::Svc(a) => sandbox::svc(a).await,
+        Command::Image(c) => sandbox::image(c).await,
+        Command::Doctor(a) => sandbox::doctor(a).await,
     }
 }

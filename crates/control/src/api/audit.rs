@@ -268,3 +268,29 @@ pub async fn key(State(state): State<SharedState>) -> ApiResult<Json<AuditKey>> 
         checkpoint: latest,
     }))
 }
+
+/// A session recording (asciicast v2); its hash is in the audit log.
+#[utoipa::path(get, path = "/v1/recordings/{id}", tag = "audit",
+    params(("id" = String, Path, description = "Recording id, e.g. rec-0123abcd...")),
+    responses(
+        (status = 200, description = "The asciicast file", content_type = "application/x-asciicast", body = String),
+        (status = 404, description = "No such recording", body = crate::error::ErrorBody),
+    ))]
+pub async fn recording(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let valid = id.starts_with("rec-") && id[4..].bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid {
+        return Err(ApiError::BadRequest(format!(
+            "{id:?} is not a recording id (rec-...)"
+        )));
+    }
+    read_allowed(&state, &caller, format!("recording {id}")).await?;
+    let path = state.data_dir.recordings().join(format!("{id}.cast"));
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|_| ApiError::NotFound(format!("no recording {id}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/x-asciicast")], bytes).into_response())
+}

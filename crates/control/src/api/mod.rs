@@ -4,10 +4,14 @@
 
 mod audit;
 mod certs;
+mod exec;
+mod files;
 mod json;
 mod locks;
 mod login;
+mod node;
 mod public;
+pub(crate) mod sandboxes;
 pub mod types;
 mod users;
 
@@ -17,6 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use audit::AuditKey;
+pub use exec::{EXEC_STREAM, PROTOCOL as EXEC_PROTOCOL};
 pub use json::ApiJson;
 
 use crate::state::SharedState;
@@ -53,6 +58,16 @@ pub fn router_and_spec() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::prove))
         .routes(routes!(audit::export))
         .routes(routes!(audit::key))
+        .routes(routes!(audit::recording))
+        .routes(routes!(sandboxes::list, sandboxes::create))
+        .routes(routes!(sandboxes::remove))
+        .routes(routes!(exec::exec))
+        .routes(routes!(files::upload, files::download))
+        .routes(routes!(files::services))
+        .routes(routes!(files::logs))
+        .routes(routes!(node::backends))
+        .routes(routes!(node::list_images, node::build_image))
+        .routes(routes!(node::remove_image))
         .split_for_parts()
 }
 

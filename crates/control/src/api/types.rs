@@ -218,3 +218,118 @@ pub struct Health {
     /// Cluster name.
     pub cluster: String,
 }
+
+/// `POST /v1/sandboxes`. Sizes and durations are strings so that a bad
+/// value gets Airlock's own one-line error.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSandboxRequest {
+    /// Name, unique among your live sandboxes (default: derived from the id).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Time to live (`2h`); default 8h, at most your roles' maximum.
+    #[serde(default)]
+    pub ttl: Option<String>,
+    /// `auto` (default: the strongest usable), `gvisor`, `runc` or `microvm`.
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// Image name (default `host`).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// CPUs, e.g. `2` or `0.5`.
+    #[serde(default)]
+    pub cpus: Option<String>,
+    /// Memory, e.g. `2G`.
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// Writable-layer size, e.g. `4G`.
+    #[serde(default)]
+    pub disk: Option<String>,
+    /// Delegation profile narrowing what the workload may do.
+    #[serde(default)]
+    pub profile: Option<String>,
+}
+
+/// Limits as the API shows them.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LimitsInfo {
+    /// CPUs.
+    pub cpus: f64,
+    /// Memory in bytes.
+    pub memory: u64,
+    /// Writable-layer size in bytes.
+    pub disk: u64,
+    /// Process limit.
+    pub pids: u64,
+}
+
+/// A sandbox.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SandboxInfo {
+    /// Cluster-unique id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Owner.
+    pub owner: String,
+    /// Isolation backend.
+    pub backend: String,
+    /// Image.
+    pub image: String,
+    /// `creating`, `running`, `removed`, `expired` or `failed`.
+    pub state: String,
+    /// Created (RFC 3339).
+    pub created: String,
+    /// Destroyed at the latest (RFC 3339).
+    pub expires: String,
+    /// When it ended, if it has.
+    pub ended: Option<String>,
+    /// Limits.
+    pub limits: LimitsInfo,
+    /// The sandbox's SPIFFE ID.
+    pub spiffe_id: String,
+    /// The workload's SPIFFE ID.
+    pub workload_spiffe_id: String,
+    /// Delegation profile.
+    pub profile: Option<String>,
+}
+
+/// One isolation backend on the node.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BackendInfo {
+    /// `microvm`, `gvisor` or `runc`.
+    pub name: String,
+    /// Whether sandboxes can use it here.
+    pub usable: bool,
+    /// Version, or why it is unusable.
+    pub detail: String,
+}
+
+/// An image on the node.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImageSummary {
+    /// Name.
+    pub name: String,
+    /// Where it came from (`host`, `debootstrap bookworm`).
+    pub source: String,
+    /// Packages installed.
+    pub packages: Vec<String>,
+    /// Size in bytes, if known.
+    pub size: Option<u64>,
+    /// Created (RFC 3339).
+    pub created: Option<String>,
+}
+
+/// `POST /v1/images`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildImageRequest {
+    /// Image name.
+    pub name: String,
+    /// Debian packages to install.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// Debian suite (default: bookworm).
+    #[serde(default)]
+    pub suite: Option<String>,
+}

@@ -1,0 +1,313 @@
+//! Sandboxes: create, list, remove; who may see and use one.
+
+use std::time::Duration;
+
+use airlock_audit::EventCode;
+use airlock_core::{
+    IsolationClass, SandboxId, SandboxName, SpiffeId, format_duration, parse_duration,
+};
+use airlock_sandbox::{BackendChoice, Limits, SandboxSpec};
+use airlock_store::{SandboxLimits, SandboxRecord, SandboxState};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::types::{CreateSandboxRequest, LimitsInfo, SandboxInfo};
+use super::{ApiJson, rfc3339};
+use crate::audit;
+use crate::auth::Caller;
+use crate::authz::{authorize, is_allowed};
+use crate::error::{ApiError, ApiResult};
+use crate::sandboxes::sandbox_error;
+use crate::state::SharedState;
+
+/// Default sandbox lifetime.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(8 * 3600);
+
+pub(crate) fn info(state: &SharedState, sb: &SandboxRecord) -> SandboxInfo {
+    SandboxInfo {
+        id: sb.id.to_string(),
+        name: sb.name.to_string(),
+        owner: sb.owner.to_string(),
+        backend: sb.backend.to_string(),
+        image: sb.image.clone(),
+        state: sb.state.as_str().into(),
+        created: rfc3339(sb.created),
+        expires: rfc3339(sb.expires),
+        ended: sb.ended.map(rfc3339),
+        limits: LimitsInfo {
+            cpus: sb.limits.cpus,
+            memory: sb.limits.memory,
+            disk: sb.limits.disk,
+            pids: sb.limits.pids,
+        },
+        spiffe_id: SpiffeId::sandbox(&state.trust_domain, &sb.id).to_string(),
+        workload_spiffe_id: SpiffeId::workload(&state.trust_domain, &sb.id).to_string(),
+        profile: sb.profile.clone(),
+    }
+}
+
+/// Finds the sandbox `reference` (a name among the caller's sandboxes, or an
+/// id) that the caller may use for `action`. Other users' sandboxes are
+/// invisible (404) unless the caller's role allows `admin.sandbox.access`.
+pub(crate) async fn resolve(
+    state: &SharedState,
+    caller: &Caller,
+    reference: &str,
+    action: &str,
+) -> ApiResult<SandboxRecord> {
+    authorize(state, caller, action).await?;
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "no sandbox {reference:?}; `airlock sandbox ls` lists yours"
+        ))
+    };
+    let found = if reference.starts_with("sb-") {
+        let id = SandboxId::new(reference).map_err(|_| not_found())?;
+        state.store(move |s| s.sandbox(&id)).await?
+    } else {
+        let name = SandboxName::new(reference)?;
+        let owner = caller.user.clone();
+        state
+            .store(move |s| s.live_sandbox_named(&owner, &name))
+            .await?
+    };
+    let sb = found.ok_or_else(not_found)?;
+    if sb.owner != caller.user && !is_allowed(state, caller, "admin.sandbox.access").await? {
+        return Err(not_found());
+    }
+    if !sb.state.is_live() {
+        let how = match sb.state {
+            SandboxState::Expired => "has expired",
+            SandboxState::Removed => "was removed",
+            _ => "failed to start",
+        };
+        return Err(ApiError::Conflict(format!("sandbox {} {how}", sb.name)));
+    }
+    Ok(sb)
+}
+
+/// The most restrictive sandbox TTL cap among the caller's roles.
+async fn max_ttl(state: &SharedState, caller: &Caller) -> ApiResult<Duration> {
+    let roles = caller.roles.clone();
+    let records = state
+        .store(move |s| {
+            roles
+                .iter()
+                .map(|r| s.role(r))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(records
+        .iter()
+        .flatten()
+        .map(|r| Duration::from_secs(r.max_sandbox_ttl_secs))
+        .min()
+        .unwrap_or(DEFAULT_TTL))
+}
+
+fn bad(e: impl std::fmt::Display) -> ApiError {
+    ApiError::BadRequest(e.to_string())
+}
+
+/// Everything a create request asks for, validated.
+struct Plan {
+    id: SandboxId,
+    name: SandboxName,
+    ttl: Duration,
+    backend: IsolationClass,
+    image: String,
+    limits: Limits,
+}
+
+async fn plan(state: &SharedState, caller: &Caller, req: &CreateSandboxRequest) -> ApiResult<Plan> {
+    let id = SandboxId::from_random(rand::random());
+    let name = match &req.name {
+        Some(n) => SandboxName::new(n.clone())?,
+        None => SandboxName::new(id.as_str().trim_start_matches("sb-").to_owned())?,
+    };
+    let ttl = match req.ttl.as_deref() {
+        Some(t) => parse_duration(t).map_err(bad)?,
+        None => DEFAULT_TTL,
+    };
+    let max = max_ttl(state, caller).await?;
+    if ttl > max {
+        return Err(ApiError::BadRequest(format!(
+            "--ttl {} is longer than your roles allow: at most {}",
+            format_duration(ttl),
+            format_duration(max)
+        )));
+    }
+    let limits = Limits::parse(
+        req.cpus.as_deref(),
+        req.memory.as_deref(),
+        req.disk.as_deref(),
+    )
+    .map_err(bad)?;
+    let choice: BackendChoice = req
+        .backend
+        .as_deref()
+        .unwrap_or("auto")
+        .parse()
+        .map_err(bad)?;
+    let node = state.sandboxes.node().await?;
+    let backend = node.resolve_backend(choice).map_err(sandbox_error)?;
+    let image = req
+        .image
+        .clone()
+        .unwrap_or_else(|| airlock_sandbox::HOST_IMAGE.to_owned());
+    node.images().get(&image).map_err(sandbox_error)?;
+    let owner = caller.user.clone();
+    let lookup = name.clone();
+    if state
+        .store(move |s| s.live_sandbox_named(&owner, &lookup))
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict(format!(
+            "you already have a sandbox named {name}; pick another --name or `airlock sandbox rm {name}`"
+        )));
+    }
+    Ok(Plan {
+        id,
+        name,
+        ttl,
+        backend,
+        image,
+        limits,
+    })
+}
+
+/// Creates a sandbox and starts it; returns when its init is ready.
+#[utoipa::path(post, path = "/v1/sandboxes", tag = "sandboxes", request_body = CreateSandboxRequest,
+    responses(
+        (status = 201, description = "Sandbox running", body = SandboxInfo),
+        (status = 400, description = "Bad backend, image, TTL or size", body = crate::error::ErrorBody),
+        (status = 403, description = "Not allowed", body = crate::error::ErrorBody),
+        (status = 409, description = "Name taken", body = crate::error::ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<SharedState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateSandboxRequest>,
+) -> ApiResult<(StatusCode, Json<SandboxInfo>)> {
+    authorize(&state, &caller, "sandbox.create").await?;
+    let p = plan(&state, &caller, &req).await?;
+    let now = OffsetDateTime::now_utc();
+    let record = SandboxRecord {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        owner: caller.user.clone(),
+        backend: p.backend,
+        image: p.image.clone(),
+        profile: req.profile.clone(),
+        limits: SandboxLimits {
+            cpus: f64::from(p.limits.millicpus) / 1000.0,
+            memory: p.limits.memory,
+            disk: p.limits.disk,
+            pids: u64::from(p.limits.pids),
+        },
+        state: SandboxState::Creating,
+        created: now,
+        expires: now + p.ttl,
+        ended: None,
+    };
+    let event = audit::by(&caller, EventCode::SandboxCreated)
+        .sandbox(p.id.clone())
+        .isolation(p.backend)
+        .resource(format!("sandbox:{}", p.name))
+        .detail("name", p.name.to_string())
+        .detail("image", p.image.clone())
+        .detail("ttl", format_duration(p.ttl))
+        .detail("backend", p.backend.as_str())
+        .detail(
+            "limits",
+            serde_json::to_value(&record.limits).unwrap_or_default(),
+        );
+    state.audit.record(event).await?;
+    let stored = record.clone();
+    state.store(move |s| s.add_sandbox(&stored)).await?;
+
+    let mut spec = SandboxSpec::new(p.id.clone(), p.backend);
+    spec.image = p.image;
+    spec.limits = p.limits;
+    spec.hostname = p.name.to_string();
+    let started = state.sandboxes.start(spec).await;
+    let final_state = if started.is_ok() {
+        SandboxState::Running
+    } else {
+        SandboxState::Failed
+    };
+    let id = p.id.clone();
+    state
+        .store(move |s| s.set_sandbox_state(&id, final_state, OffsetDateTime::now_utc()))
+        .await?;
+    started?;
+    state.sandboxes.reaper.notify_one();
+    let mut record = record;
+    record.state = SandboxState::Running;
+    Ok((StatusCode::CREATED, Json(info(&state, &record))))
+}
+
+/// `?all=true`: every user's live sandboxes (admins); `?ended=true`: include
+/// removed and expired ones.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Every user's sandboxes (needs `admin.sandbox.list`).
+    #[serde(default)]
+    pub all: bool,
+    /// Include sandboxes that ended.
+    #[serde(default)]
+    pub ended: bool,
+}
+
+/// Lists sandboxes.
+#[utoipa::path(get, path = "/v1/sandboxes", tag = "sandboxes", params(ListQuery),
+    responses((status = 200, description = "Sandboxes, newest first", body = Vec<SandboxInfo>)))]
+pub async fn list(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<SandboxInfo>>> {
+    authorize(&state, &caller, "sandbox.list").await?;
+    let owner = if q.all {
+        authorize(&state, &caller, "admin.sandbox.list").await?;
+        None
+    } else {
+        Some(caller.user.clone())
+    };
+    let live_only = !q.ended;
+    let all = state
+        .store(move |s| s.sandboxes(owner.as_ref(), live_only))
+        .await?;
+    Ok(Json(all.iter().map(|s| info(&state, s)).collect()))
+}
+
+/// Destroys a sandbox now.
+#[utoipa::path(delete, path = "/v1/sandboxes/{name}", tag = "sandboxes",
+    params(("name" = String, Path, description = "Sandbox name or id")),
+    responses(
+        (status = 204, description = "Removed; nothing of it remains"),
+        (status = 404, description = "No such sandbox", body = crate::error::ErrorBody),
+        (status = 409, description = "Already ended", body = crate::error::ErrorBody),
+    ))]
+pub async fn remove(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let sb = resolve(&state, &caller, &name, "sandbox.remove").await?;
+    let event = audit::by(&caller, EventCode::SandboxRemoved)
+        .sandbox(sb.id.clone())
+        .isolation(sb.backend)
+        .resource(format!("sandbox:{}", sb.name));
+    state.audit.record(event).await?;
+    state.sandboxes.stop(&sb.id).await?;
+    let id = sb.id.clone();
+    state
+        .store(move |s| s.set_sandbox_state(&id, SandboxState::Removed, OffsetDateTime::now_utc()))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
