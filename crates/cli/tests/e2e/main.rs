@@ -8,3 +8,4 @@ mod bad_input;
 mod identity;
 mod locks;
 mod login;
+mod sandbox;

@@ -74,7 +74,10 @@ pub(crate) async fn resolve(
             .store(move |s| s.live_sandbox_named(&owner, &name))
             .await?
     };
-    let sb = found.ok_or_else(not_found)?;
+    let sb = match found {
+        Some(sb) => sb,
+        None => return Err(ended_or_missing(state, caller, reference).await),
+    };
     if sb.owner != caller.user && !is_allowed(state, caller, "admin.sandbox.access").await? {
         return Err(not_found());
     }
@@ -87,6 +90,31 @@ pub(crate) async fn resolve(
         return Err(ApiError::Conflict(format!("sandbox {} {how}", sb.name)));
     }
     Ok(sb)
+}
+
+/// Why a name does not resolve: it ended (say when and how), or it never was.
+async fn ended_or_missing(state: &SharedState, caller: &Caller, reference: &str) -> ApiError {
+    let owner = caller.user.clone();
+    let past = state
+        .store(move |s| s.sandboxes(Some(&owner), false))
+        .await
+        .unwrap_or_default();
+    match past.iter().find(|s| s.name.as_str() == reference) {
+        Some(sb) => {
+            let how = match sb.state {
+                SandboxState::Expired => "expired",
+                SandboxState::Removed => "was removed",
+                _ => "failed to start",
+            };
+            let when = sb.ended.map(rfc3339).unwrap_or_default();
+            ApiError::NotFound(format!(
+                "sandbox {reference} {how} at {when}; create a new one with `airlock sandbox create`"
+            ))
+        }
+        None => ApiError::NotFound(format!(
+            "no sandbox {reference:?}; `airlock sandbox ls` lists yours"
+        )),
+    }
 }
 
 /// The most restrictive sandbox TTL cap among the caller's roles.
