@@ -174,3 +174,15 @@ s.sendall(b'hello'); print('sent')\"";
         t.destroy_clean(&h.id).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "manual: keeps a runc sandbox for 90 s to experiment on its bundle"]
+async fn keep_one() {
+    let t = TestNode::new().await;
+    let h = t
+        .start(IsolationClass::Runc, "sleep 300", Limits::default())
+        .await;
+    eprintln!("BUNDLE {}", h.paths.bundle().display());
+    tokio::time::sleep(std::time::Duration::from_secs(90)).await;
+    t.destroy_clean(&h.id).await;
+}
