@@ -227,9 +227,9 @@ async fn verify_online(json: bool) -> anyhow::Result<()> {
 /// Offline: the server may be compromised, so read the files directly.
 fn verify_offline(dir: &Path, key: Option<&str>, json: bool) -> anyhow::Result<()> {
     let dir = DataDir::new(dir);
-    if !dir.audit_db().exists() {
+    if !dir.audit_dir().exists() {
         return Err(usage(format!(
-            "{} has no audit log (audit.db); is it an Airlock data directory?",
+            "{} has no audit log (audit/); is it an Airlock data directory?",
             dir.root().display()
         )));
     }
@@ -237,7 +237,7 @@ fn verify_offline(dir: &Path, key: Option<&str>, json: bool) -> anyhow::Result<(
         Some(k) => NoteVerifier::from_vkey(k.trim()).map_err(|e| usage(format!("--key: {e}")))?,
         None => key_from_data_dir(&dir)?,
     };
-    let r = airlock_audit::verify_store(&dir.audit_db(), &verifier)?;
+    let r = airlock_audit::verify_store(&dir.audit_dir(), &verifier)?;
     report(&r, json)
 }
 

@@ -7,6 +7,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use airlock_audit::file::format;
+
 use crate::util::*;
 
 fn events(client: &Client, args: &[&str]) -> Vec<serde_json::Value> {
@@ -16,17 +18,20 @@ fn events(client: &Client, args: &[&str]) -> Vec<serde_json::Value> {
     serde_json::from_str::<Vec<serde_json::Value>>(out.ok()).unwrap()
 }
 
-fn sqlite(db: &std::path::Path, sql: &str) {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// Rewrites the records of the audit log's first segment as an attacker
+/// with the data directory would: the format is documented, and checksums
+/// are recomputed on the way out.
+fn tamper(audit_dir: &std::path::Path, f: impl FnOnce(&mut Vec<format::Record>)) {
+    let seg = airlock_audit::file::first_segment_path(audit_dir);
+    let bytes = std::fs::read(&seg).unwrap();
+    let (_, mut records) = format::parse_segment(&bytes).unwrap();
+    f(&mut records);
+    let mut out = bytes[..airlock_audit::file::HEADER_LEN].to_vec();
+    for r in &records {
+        r.encode(&mut out);
+    }
+    out.resize(out.len().max(bytes.len()), 0);
+    std::fs::write(&seg, out).unwrap();
 }
 
 #[test]
@@ -199,7 +204,7 @@ fn offline_verify_finds_edits_deletions_and_truncation() {
         cluster.add_user(&admin, &format!("u{i}"), "developer", "some-password");
     }
     cluster.stop();
-    let db = cluster.data.join("audit.db");
+    let audit_dir = cluster.data.join("audit");
     let data = cluster.data.to_str().unwrap().to_owned();
     let verify = |key: Option<&str>| {
         let mut args = vec!["audit", "verify", "--data-dir", &data];
@@ -212,28 +217,36 @@ fn offline_verify_finds_edits_deletions_and_truncation() {
     assert!(intact.ok().contains("audit log intact"), "{intact:#?}");
     verify(None).ok();
 
-    let backup = cluster.tmp.path().join("audit.db.bak");
-    std::fs::copy(&db, &backup).unwrap();
-    let restore = || std::fs::copy(&backup, &db).unwrap();
+    let segment = airlock_audit::file::first_segment_path(&audit_dir);
+    let backup = cluster.tmp.path().join("segment.bak");
+    std::fs::copy(&segment, &backup).unwrap();
+    let restore = || std::fs::copy(&backup, &segment).unwrap();
 
     // Edit one byte of event 3's body.
-    sqlite(
-        &db,
-        "UPDATE events SET body = replace(body, 'u1', 'u9') WHERE seq = 3",
-    );
+    tamper(&audit_dir, |r| {
+        let body = String::from_utf8(r[3].body.clone()).unwrap();
+        assert!(body.contains("u1"), "{body}");
+        r[3].body = body.replacen("u1", "u9", 1).into_bytes();
+    });
     let out = verify(Some(&cluster.audit_key));
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("FAILED at event ev-"), "{out:#?}");
     restore();
 
-    // Delete a row in the middle.
-    sqlite(&db, "DELETE FROM events WHERE seq = 2");
+    // Delete a record in the middle.
+    tamper(&audit_dir, |r| {
+        r.remove(2);
+    });
     let out = verify(Some(&cluster.audit_key));
     out.fails(1, "FAILED at event ev-2");
     restore();
 
-    // Truncate the tail.
-    sqlite(&db, "DELETE FROM events WHERE seq >= 4");
+    // Truncate the tail (and mark the new last record as a commit's end, so
+    // the log looks whole).
+    tamper(&audit_dir, |r| {
+        r.truncate(4);
+        r[3].flags |= format::COMMIT;
+    });
     let out = verify(Some(&cluster.audit_key));
     assert!(out.stderr.contains("FAILED"), "{out:#?}");
     restore();

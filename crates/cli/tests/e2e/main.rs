@@ -5,6 +5,7 @@ mod util;
 
 mod audit;
 mod bad_input;
+mod escape;
 mod identity;
 mod locks;
 mod login;

@@ -1,0 +1,294 @@
+//! The escape battery: from inside a sandbox of each backend, try to get
+//! out. Every attempt must fail, the host must stay healthy, and the sandbox
+//! must still be removable with nothing left behind. One test per attempt.
+
+use std::time::Duration;
+
+use crate::sandbox::{BACKENDS, Env, host_leftovers};
+use crate::util::*;
+
+/// Runs `attempt` in a fresh sandbox on every backend, then checks the host
+/// and removes the sandbox.
+fn on_each_backend(extra: &[&str], attempt: impl Fn(&Env, &str, &str)) {
+    let env = Env::new();
+    for backend in BACKENDS {
+        let name = format!("esc-{backend}");
+        let sb = env.create(&name, backend, extra);
+        let id = sb["id"].as_str().unwrap().to_owned();
+        attempt(&env, &name, backend);
+        host_is_healthy();
+        env.dev.run(&["sandbox", "rm", &name]).ok();
+        assert_eq!(host_leftovers(&id), Vec::<String>::new(), "{backend}");
+    }
+}
+
+fn host_is_healthy() {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "echo alive"])
+        .output()
+        .expect("the host can still start processes");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alive\n");
+}
+
+fn py(env: &Env, name: &str, root: bool, code: &str) -> Out {
+    let mut args = vec!["exec"];
+    if root {
+        args.push("--root");
+    }
+    args.extend([name, "--", "python3", "-c", code]);
+    env.dev.run(&args)
+}
+
+/// The script prints "ESCAPED" only if the attempt worked.
+fn assert_contained(out: &Out, what: &str) {
+    assert!(!out.stdout.contains("ESCAPED"), "{what}: {out:#?}");
+    assert!(
+        out.stdout.contains("CONTAINED"),
+        "{what}: the probe did not run: {out:#?}"
+    );
+}
+
+#[test]
+fn cannot_read_host_secrets() {
+    let shadow = std::fs::read_to_string("/etc/shadow").unwrap_or_default();
+    let root_line = shadow.lines().next().unwrap_or("root:").to_owned();
+    on_each_backend(&[], |env, name, _| {
+        for root in [false, true] {
+            let script = "import sys\nfor p in ['/etc/shadow', '/proc/1/root/etc/shadow', '/root/.bash_history', '/home']:\n    try:\n        print(p, open(p).read()[:200])\n    except Exception as e:\n        print(p, 'refused', type(e).__name__)\nprint('CONTAINED')";
+            let out = py(env, name, root, script);
+            assert!(out.stdout.contains("CONTAINED"), "{out:#?}");
+            assert!(
+                !out.stdout.contains(&root_line),
+                "host shadow visible: {out:#?}"
+            );
+        }
+        // The server's data directory and CA key are not in the sandbox.
+        let key = env.cluster.data.join("ca/ca.key");
+        let out = env
+            .dev
+            .run(&["exec", "--root", name, "--", "cat", key.to_str().unwrap()]);
+        assert_ne!(out.code, 0, "{out:#?}");
+        assert!(!out.stdout.contains("PRIVATE KEY"));
+    });
+}
+
+#[test]
+fn cannot_see_host_processes() {
+    on_each_backend(&[], |env, name, _| {
+        let out = py(env, name, true, "import os\npids=[p for p in os.listdir('/proc') if p.isdigit()]\nnames=[]\nfor p in pids:\n    try: names.append(open('/proc/%s/cmdline'%p).read())\n    except Exception: pass\nneedle='server'+chr(0)+'start'
+print('ESCAPED' if any(needle in n for n in names) or len(pids) > 50 else 'CONTAINED', len(pids))");
+        assert_contained(&out, "host processes");
+    });
+}
+
+#[test]
+fn cannot_reach_host_loopback_or_the_control_plane() {
+    on_each_backend(&[], |env, name, _| {
+        let port = env.cluster.port;
+        let script = format!(
+            "import socket\nok=[]\nfor host,port in [('127.0.0.1',{port}),('127.0.0.1',22),('127.0.0.1',5432),('::1',{port})]:\n    s=socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)\n    s.settimeout(2)\n    try:\n        s.connect((host,port)); ok.append((host,port))\n    except Exception as e: pass\nprint('ESCAPED' if ok else 'CONTAINED', ok)"
+        );
+        assert_contained(&py(env, name, true, &script), "host loopback");
+    });
+}
+
+#[test]
+fn cannot_reach_the_metadata_address_or_the_internet() {
+    on_each_backend(&[], |env, name, _| {
+        let script = "import socket\nok=[]\nfor host,port in [('169.254.169.254',80),('1.1.1.1',443),('8.8.8.8',53),('10.0.2.2',80)]:\n    s=socket.socket()\n    s.settimeout(2)\n    try:\n        s.connect((host,port)); ok.append(host)\n    except Exception: pass\nprint('ESCAPED' if ok else 'CONTAINED', ok)";
+        assert_contained(&py(env, name, true, script), "outside addresses");
+    });
+}
+
+#[test]
+fn dns_resolves_nothing() {
+    on_each_backend(&[], |env, name, _| {
+        let script = "import socket\ntry:\n    print('ESCAPED', socket.getaddrinfo('example.com', 443))\nexcept Exception as e:\n    print('CONTAINED', e)";
+        assert_contained(&py(env, name, false, script), "dns");
+    });
+}
+
+#[test]
+fn cannot_reach_another_sandbox() {
+    let env = Env::new();
+    for backend in BACKENDS {
+        let a = format!("a-{backend}");
+        let b = format!("b-{backend}");
+        env.create(&a, backend, &[]);
+        env.create(&b, backend, &[]);
+        env.dev
+            .run(&[
+                "svc",
+                "--sandbox",
+                &a,
+                "start",
+                "listener",
+                "--",
+                "python3",
+                "-m",
+                "http.server",
+                "8000",
+            ])
+            .ok();
+        std::thread::sleep(Duration::from_millis(700));
+        let script = "import socket\ns=socket.socket(); s.settimeout(2)\ntry:\n    s.connect(('127.0.0.1',8000)); print('ESCAPED')\nexcept Exception as e:\n    print('CONTAINED', e)";
+        assert_contained(&py(&env, &b, true, script), "other sandbox");
+        // ...while inside A the listener is up (the probe is meaningful).
+        let own = py(
+            &env,
+            &a,
+            false,
+            "import socket\ns=socket.socket(); s.settimeout(2); s.connect(('127.0.0.1',8000)); print('CONTAINED up')",
+        );
+        assert!(own.stdout.contains("up"), "{own:#?}");
+        for n in [&a, &b] {
+            env.dev.run(&["sandbox", "rm", n]).ok();
+        }
+    }
+}
+
+#[test]
+fn cannot_mount_filesystems() {
+    on_each_backend(&[], |env, name, _| {
+        let out = env.dev.run(&[
+            "exec",
+            "--root",
+            name,
+            "--",
+            "sh",
+            "-c",
+            "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && echo ESCAPED || echo CONTAINED",
+        ]);
+        assert_contained(&out, "mount");
+    });
+}
+
+#[test]
+fn cannot_load_kernel_modules() {
+    on_each_backend(&[], |env, name, _| {
+        let script = "import ctypes, os\nlibc=ctypes.CDLL(None, use_errno=True)\nfd=os.open('/dev/null', os.O_RDONLY)\nr=libc.syscall(313, fd, b'', 0)\nprint('ESCAPED' if r == 0 else 'CONTAINED', ctypes.get_errno())";
+        assert_contained(&py(env, name, true, script), "finit_module");
+        let out = env.dev.run(&[
+            "exec",
+            "--root",
+            name,
+            "--",
+            "sh",
+            "-c",
+            "modprobe dummy 2>/dev/null && echo ESCAPED || echo CONTAINED",
+        ]);
+        assert_contained(&out, "modprobe");
+    });
+}
+
+#[test]
+fn cannot_ptrace_outside_or_init() {
+    on_each_backend(&[], |env, name, _| {
+        let script = "import ctypes\nlibc=ctypes.CDLL(None, use_errno=True)\nr=libc.ptrace(16, 1, 0, 0)\nprint('ESCAPED' if r == 0 else 'CONTAINED', ctypes.get_errno())";
+        for root in [false, true] {
+            assert_contained(&py(env, name, root, script), "ptrace init");
+        }
+    });
+}
+
+#[test]
+fn cannot_open_raw_sockets() {
+    on_each_backend(&[], |env, name, _| {
+        let script = "import socket\ntry:\n    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); print('ESCAPED')\nexcept Exception as e:\n    print('CONTAINED', e)";
+        for root in [false, true] {
+            assert_contained(&py(env, name, root, script), "raw socket");
+        }
+    });
+}
+
+#[test]
+fn cannot_create_device_nodes() {
+    on_each_backend(&[], |env, name, _| {
+        let out = env.dev.run(&["exec", "--root", name, "--", "sh", "-c", "mknod /tmp/mem c 1 1 2>/dev/null && head -c1 /tmp/mem >/dev/null 2>&1 && echo ESCAPED || echo CONTAINED"]);
+        assert_contained(&out, "mknod");
+    });
+}
+
+#[test]
+fn a_fork_bomb_stops_at_the_pids_limit() {
+    on_each_backend(&[], |env, name, _| {
+        let out = env.dev.run(&[
+            "exec",
+            name,
+            "--",
+            "sh",
+            "-c",
+            "timeout 5 sh -c 'f(){ f | f & }; f' 2>/dev/null; echo CONTAINED",
+        ]);
+        assert_contained(&out, "fork bomb");
+    });
+}
+
+#[test]
+fn a_memory_hog_is_killed_at_the_memory_limit() {
+    on_each_backend(&["--memory", "256M"], |env, name, _| {
+        let out = env.dev.run(&[
+            "exec",
+            name,
+            "--",
+            "python3",
+            "-c",
+            "b=bytearray(2<<30); print('ESCAPED')",
+        ]);
+        assert_ne!(out.code, 0, "{out:#?}");
+        assert!(!out.stdout.contains("ESCAPED"));
+    });
+}
+
+#[test]
+fn filling_the_disk_stops_at_the_disk_limit() {
+    on_each_backend(&["--disk", "64M"], |env, name, _| {
+        let out = env.dev.run(&["exec", name, "--", "sh", "-c", "dd if=/dev/zero of=/workspace/big bs=1M count=512 2>/dev/null; python3 -c \"import os; print('ESCAPED' if os.path.getsize('/workspace/big') > 80<<20 else 'CONTAINED')\""]);
+        assert_contained(&out, "disk");
+    });
+}
+
+#[test]
+fn nothing_keeps_running_past_the_ttl() {
+    let env = Env::new();
+    for backend in BACKENDS {
+        let name = format!("ttl-{backend}");
+        let sb = env.create(&name, backend, &["--ttl", "3s"]);
+        let id = sb["id"].as_str().unwrap().to_owned();
+        env.dev
+            .run(&[
+                "svc",
+                "--sandbox",
+                &name,
+                "start",
+                "immortal",
+                "--",
+                "sh",
+                "-c",
+                "trap '' TERM; while true; do sleep 1; done",
+            ])
+            .ok();
+        let deadline = std::time::Instant::now() + Duration::from_secs(8);
+        while !host_leftovers(&id).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still there: {:?}",
+                host_leftovers(&id)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        host_is_healthy();
+    }
+}
+
+#[test]
+fn cannot_forge_the_host_channel() {
+    on_each_backend(&[], |env, name, _| {
+        let script = "import socket, struct, json\nres=[]\nfor p in ['/run/airlock-host/ctl.sock']:\n    try:\n        s=socket.socket(socket.AF_UNIX); s.settimeout(3); s.connect(p)\n        body=json.dumps({'type':'hello','version':1,'token':'0'*64,'sandbox':'sb-x'}).encode()\n        s.sendall(struct.pack('>IBI', len(body), 1, 0)+body)\n        d=s.recv(1024)\n        res.append(('answered', d[:40]))\n    except Exception as e:\n        res.append(('refused', str(e)))\nprint('ESCAPED' if any(r[0]=='answered' and b'welcome' in r[1].lower() for r in res) else 'CONTAINED', res)";
+        for root in [false, true] {
+            assert_contained(&py(env, name, root, script), "forged hello");
+        }
+        // The real channel still works.
+        assert_eq!(env.exec(name, &["echo", "still here"]).ok(), "still here\n");
+    });
+}
