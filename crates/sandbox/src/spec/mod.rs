@@ -81,7 +81,15 @@ const CAPS: &[(Capability, &str)] = &[
 #[derive(Debug, Clone)]
 pub struct Template {
     base: Spec,
+    /// Host processes the runtime itself needs beyond the workload's.
+    pids_overhead: u32,
 }
+
+/// gVisor's host-side processes and threads live in the sandbox's cgroup:
+/// the sentry (~40 threads idle), the gofer, and with the ptrace platform
+/// one stub per process inside. Without this margin a small pids limit
+/// starves the sentry itself and the sandbox stalls.
+pub const GVISOR_PIDS_OVERHEAD: u32 = 128;
 
 /// What a rendered spec needs to know about the image.
 #[derive(Debug, Clone)]
@@ -127,7 +135,14 @@ impl Template {
             .set_process(Some(process()))
             .set_mounts(Some(mounts::standard()))
             .set_annotations(None);
-        Ok(Self { base })
+        let pids_overhead = match class {
+            IsolationClass::Gvisor => GVISOR_PIDS_OVERHEAD,
+            _ => 0,
+        };
+        Ok(Self {
+            base,
+            pids_overhead,
+        })
     }
 
     /// The spec of one sandbox.
@@ -147,7 +162,9 @@ impl Template {
             m.extend(mounts::per_sandbox(r.paths, r.init_binary, r.image));
         }
         if let Some(l) = spec.linux_mut() {
-            l.set_resources(Some(resources(&r.spec.limits)));
+            let mut limits = r.spec.limits;
+            limits.pids = limits.pids.saturating_add(self.pids_overhead);
+            l.set_resources(Some(resources(&limits)));
             l.set_cgroups_path(Some(cgroups_path(r.cgroup_parent, r.spec)));
         }
         Ok(spec)

@@ -75,4 +75,8 @@ fn gvisor_spec_has_no_userns() {
     assert!(v["linux"]["uidMappings"].is_null());
     assert!(!v["linux"]["namespaces"].to_string().contains("\"user\""));
     assert!(v["linux"]["seccomp"].is_null());
+    assert_eq!(
+        v["linux"]["resources"]["pids"]["limit"],
+        512 + GVISOR_PIDS_OVERHEAD
+    );
 }
