@@ -4,12 +4,14 @@
 //! - `airlock-init` (the OCI process): the init ([`init::run`]).
 //! - `airlock` (a symlink or copy inside the sandbox): the small in-sandbox
 //!   CLI, `airlock svc ...`, which asks init over a local socket ([`cli`]).
+//! - `airlock-copy`: the unprivileged helper init starts for each file copy
+//!   ([`copy::helper`]).
 //!
 //! Architecture invariants:
 //! - Everything from the host channel is a request to serve, never code to
 //!   run as init: exec'd processes run as `agent` (no capabilities,
 //!   no_new_privs) unless root is asked for, and file copies are done with
-//!   the requesting user's file permissions.
+//!   the requesting user's identity.
 //! - The channel token is removed from init's environment before any thread
 //!   starts, and init is non-dumpable, so the workload cannot read it.
 //! - The workload's private key is generated here and never sent anywhere.
@@ -38,8 +40,11 @@ fn main() -> ExitCode {
         .and_then(|n| n.to_str())
         .unwrap_or_default()
         .to_owned();
-    if name == "airlock" {
-        return cli::main(std::env::args().skip(1).collect());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match name.as_str() {
+        "airlock" => return cli::main(args),
+        copy::HELPER_NAME => return copy::helper::main(&args),
+        _ => {}
     }
     init::main()
 }

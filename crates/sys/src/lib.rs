@@ -7,7 +7,6 @@
 
 pub mod child;
 pub mod fd;
-pub mod fsuser;
 pub mod mount;
 pub mod netif;
 pub mod process;

@@ -71,16 +71,7 @@ fn child_setup(opts: SpawnOptions) -> io::Result<()> {
 fn switch_user(creds: Credentials) -> io::Result<()> {
     if creds.drop_all_caps {
         drop_bounding_set()?;
-        // SAFETY: prctl with integer arguments only.
-        check(unsafe {
-            libc::prctl(
-                libc::PR_CAP_AMBIENT,
-                libc::PR_CAP_AMBIENT_CLEAR_ALL,
-                0,
-                0,
-                0,
-            )
-        })?;
+        clear_ambient()?;
     }
     // SAFETY: geteuid has no arguments and cannot fail.
     if unsafe { libc::geteuid() } != creds.uid {
@@ -118,6 +109,25 @@ fn drop_bounding_set() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Clears the ambient set. EINVAL means the kernel (or gVisor) has no
+/// ambient capabilities, so there is nothing to clear.
+fn clear_ambient() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
+    match check(r) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+        other => other,
+    }
 }
 
 /// Empties the effective, permitted and inheritable sets with capset(2)

@@ -1,158 +1,64 @@
-//! `airlock cp`: files and directory trees in and out of the sandbox.
+//! The copy helper: the init binary run as `airlock-copy`, with the
+//! requesting user's identity (agent by default, every capability dropped),
+//! doing the file IO of one copy. A copy can therefore touch only what that
+//! user could (a symlink the agent planted in /workspace cannot turn a copy
+//! into a write to /etc), and the tar code never runs with privilege.
 //!
-//! The file IO runs on a dedicated thread that first takes the requesting
-//! user's filesystem identity (agent by default), so a copy can touch only
-//! what that user could: a symlink the agent planted in /workspace cannot
-//! turn a copy into a write to /etc. Paths with `..` are refused outright.
+//! `airlock-copy in file|tar PATH [MODE]`: data on stdin; prints the bytes
+//! read. `airlock-copy out file|tar PATH`: data on stdout. Errors: one line
+//! on stderr, exit 1.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
+use std::process::ExitCode;
 
-use airlock_mux::{Inbound, Stream};
-use airlock_sys::fsuser::become_fs_user_on_this_thread;
-use airlock_wire::{Control, CopyFormat, FrameKind, User};
-use tokio::sync::{mpsc, oneshot};
-
-use crate::init::Ctx;
-
-/// Chunks queued between the stream and the IO thread.
-const QUEUE: usize = 8;
-const CHUNK: usize = 32 * 1024;
-
-/// Resolves a sandbox path: absolute as given, relative to `base`
-/// otherwise; refused if it is empty, has a NUL byte or any `..` component
-/// (which could climb out of wherever the user meant).
-pub fn resolve(path: &str, base: &Path) -> Result<PathBuf, String> {
-    if path.is_empty() || path.contains('\0') {
-        return Err(format!("invalid path {path:?}"));
-    }
-    let p = Path::new(path);
-    if p.components().any(|c| c == Component::ParentDir) {
-        return Err(format!("path {path:?} must not contain '..'"));
-    }
-    Ok(if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    })
-}
-
-/// Serves a `CopyIn` stream: data frames until `DataEnd`, then `Done`.
-pub async fn copy_in(
-    ctx: Arc<Ctx>,
-    path: String,
-    format: CopyFormat,
-    mode: Option<u32>,
-    user: User,
-    mut stream: Stream,
-) {
-    let dest = match resolve(&path, &ctx.config.agent.workspace) {
-        Ok(p) => p,
-        Err(e) => return drop(stream.send(&Control::error(e)).await),
-    };
-    let (tx, rx) = mpsc::channel::<Vec<u8>>(QUEUE);
-    let identity = fs_identity(&ctx, user);
-    let done = on_io_thread(identity, move || {
-        let mut reader = ChannelReader::new(rx);
-        match format {
-            CopyFormat::File => write_file(&dest, mode.unwrap_or(0o644), &mut reader),
-            CopyFormat::Tar => unpack(&dest, &mut reader),
-        }
-    });
-    loop {
-        match stream.recv().await {
-            Some(Inbound::Data(FrameKind::Data, data)) => {
-                if tx.send(data).await.is_err() {
-                    break; // the IO thread failed; its error is reported below
-                }
-            }
-            Some(Inbound::Control(Control::DataEnd)) => break,
-            Some(Inbound::Control(Control::Cancel)) | None => return,
-            Some(_) => {}
+/// The helper's `main`; `args` excludes the program name.
+pub fn main(args: &[String]) -> ExitCode {
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
         }
     }
-    drop(tx);
-    let reply = match done.await {
-        Ok(Ok(bytes)) => Control::Done { bytes },
-        Ok(Err(e)) => Control::error(format!("cannot write {path}: {e}")),
-        Err(_) => Control::error("copy failed"),
-    };
-    let _ = stream.send(&reply).await;
 }
 
-/// Serves a `CopyOut` stream: data frames, then `Done`.
-pub async fn copy_out(
-    ctx: Arc<Ctx>,
-    path: String,
-    format: CopyFormat,
-    user: User,
-    mut stream: Stream,
-) {
-    let src = match resolve(&path, &ctx.config.agent.workspace) {
-        Ok(p) => p,
-        Err(e) => return drop(stream.send(&Control::error(e)).await),
+fn run(args: &[String]) -> io::Result<()> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "usage: airlock-copy in|out file|tar PATH [MODE]",
+        )
     };
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
-    let done = on_io_thread(fs_identity(&ctx, user), move || {
-        let mut writer = ChannelWriter::new(tx);
-        let n = match format {
-            CopyFormat::File => read_file(&src, &mut writer),
-            CopyFormat::Tar => pack(&src, &mut writer),
-        }?;
-        writer.flush()?;
-        Ok(n)
-    });
-    loop {
-        tokio::select! {
-            chunk = rx.recv() => match chunk {
-                Some(data) => {
-                    if stream.send_data(FrameKind::Data, &data).await.is_err() {
-                        return;
-                    }
-                }
-                None => break,
-            },
-            msg = stream.recv() => {
-                if matches!(msg, None | Some(Inbound::Control(Control::Cancel))) {
-                    return; // dropping `rx` stops the IO thread
-                }
-            }
+    match args.as_slice() {
+        ["in", format, path, rest @ ..] => {
+            let mode = match rest {
+                [] => 0o644,
+                [m] => u32::from_str_radix(m, 8).map_err(|_| bad())?,
+                _ => return Err(bad()),
+            };
+            let mut input = io::stdin().lock();
+            let n = match *format {
+                "file" => write_file(Path::new(path), mode, &mut input)?,
+                "tar" => unpack(Path::new(path), &mut input)?,
+                _ => return Err(bad()),
+            };
+            writeln!(io::stdout(), "{n}")
         }
+        ["out", format, path] => {
+            let mut out = io::stdout().lock();
+            match *format {
+                "file" => read_file(Path::new(path), &mut out)?,
+                "tar" => pack(Path::new(path), &mut out)?,
+                _ => return Err(bad()),
+            };
+            out.flush()
+        }
+        _ => Err(bad()),
     }
-    let reply = match done.await {
-        Ok(Ok(bytes)) => Control::Done { bytes },
-        Ok(Err(e)) => Control::error(format!("cannot read {path}: {e}")),
-        Err(_) => Control::error("copy failed"),
-    };
-    let _ = stream.send(&reply).await;
-}
-
-/// The (uid, gid) to do the IO as; `None` keeps init's (root).
-fn fs_identity(ctx: &Ctx, user: User) -> Option<(u32, u32)> {
-    match user {
-        User::Agent => Some((ctx.config.agent.uid, ctx.config.agent.gid)),
-        User::Root => None,
-    }
-}
-
-/// Runs `work` on a fresh thread with the given filesystem identity (a
-/// pooled thread must never keep a changed identity).
-fn on_io_thread<F>(identity: Option<(u32, u32)>, work: F) -> oneshot::Receiver<io::Result<u64>>
-where
-    F: FnOnce() -> io::Result<u64> + Send + 'static,
-{
-    let (tx, rx) = oneshot::channel();
-    std::thread::spawn(move || {
-        let result = match identity {
-            Some((uid, gid)) => become_fs_user_on_this_thread(uid, gid).and_then(|()| work()),
-            None => work(),
-        };
-        let _ = tx.send(result);
-    });
-    rx
 }
 
 fn write_file(dest: &Path, mode: u32, from: &mut impl Read) -> io::Result<u64> {
@@ -168,7 +74,7 @@ fn write_file(dest: &Path, mode: u32, from: &mut impl Read) -> io::Result<u64> {
         .truncate(true)
         .mode(mode)
         .open(dest)?;
-    let n = io::copy(from, &mut file)?;
+    let n = plain_copy(from, &mut file)?;
     // `mode` applies only when the file is created; an existing one gets it too.
     file.set_permissions(fs::Permissions::from_mode(mode))?;
     file.sync_all()?;
@@ -194,7 +100,7 @@ fn read_file(src: &Path, to: &mut impl Write) -> io::Result<u64> {
             "is a directory (copy it recursively, as a tar archive)",
         ));
     }
-    io::copy(&mut File::open(src)?, to)
+    plain_copy(&mut File::open(src)?, to)
 }
 
 fn pack(src: &Path, to: &mut impl Write) -> io::Result<u64> {
@@ -211,6 +117,24 @@ fn pack(src: &Path, to: &mut impl Write) -> io::Result<u64> {
         builder.finish()?;
     }
     Ok(counting.n)
+}
+
+/// A read/write loop. Not `io::copy`: for pipes and files std uses
+/// splice/sendfile/copy_file_range, and gVisor's splice reports end of
+/// input after one pipe buffer (64 KiB), silently truncating the copy.
+fn plain_copy(from: &mut impl Read, to: &mut impl Write) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+    }
 }
 
 /// Counts bytes passing through a reader or writer.
@@ -238,94 +162,9 @@ impl<T: Write> Write for Counting<T> {
     }
 }
 
-/// Blocking `Read` over chunks arriving from the async side.
-struct ChannelReader {
-    rx: mpsc::Receiver<Vec<u8>>,
-    chunk: Vec<u8>,
-    pos: usize,
-}
-
-impl ChannelReader {
-    fn new(rx: mpsc::Receiver<Vec<u8>>) -> Self {
-        Self {
-            rx,
-            chunk: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.chunk.len() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => (self.chunk, self.pos) = (chunk, 0),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.pos);
-        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// Blocking `Write` that hands 32 KiB chunks to the async side.
-struct ChannelWriter {
-    tx: mpsc::Sender<Vec<u8>>,
-    buf: Vec<u8>,
-}
-
-impl ChannelWriter {
-    fn new(tx: mpsc::Sender<Vec<u8>>) -> Self {
-        Self {
-            tx,
-            buf: Vec::with_capacity(CHUNK),
-        }
-    }
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = data.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        if self.buf.len() == CHUNK {
-            self.flush()?;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx
-            .blocking_send(chunk)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "copy cancelled"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths() {
-        let ws = Path::new("/workspace");
-        assert_eq!(
-            resolve("/etc/hosts", ws).unwrap(),
-            PathBuf::from("/etc/hosts")
-        );
-        assert_eq!(resolve("a/b", ws).unwrap(), PathBuf::from("/workspace/a/b"));
-        for bad in ["", "../x", "/a/../b", "a/..", "/x\0y"] {
-            assert!(resolve(bad, ws).is_err(), "{bad:?}");
-        }
-        assert!(
-            resolve("a..b/c...", ws).is_ok(),
-            "dots inside names are fine"
-        );
-    }
 
     #[test]
     fn tar_round_trip_through_the_channel_types() {

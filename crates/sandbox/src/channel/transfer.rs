@@ -29,13 +29,18 @@ impl InitConn {
         let mut stream = self.mux()?.open(&msg).await?;
         let sender = stream.sender();
         let mut buf = vec![0u8; 32 * 1024];
+        // init only speaks early to refuse (bad path, no permission); it
+        // then stops reading, so waiting for credit must not hide its answer.
         loop {
+            let n = tokio::select! {
+                n = data.read(&mut buf) => n?,
+                early = stream.recv() => return done(early),
+            };
+            if n == 0 {
+                break;
+            }
             tokio::select! {
-                n = data.read(&mut buf) => match n? {
-                    0 => break,
-                    n => sender.send_data(FrameKind::Data, &buf[..n]).await?,
-                },
-                // init only speaks early to refuse (bad path, no permission).
+                sent = sender.send_data(FrameKind::Data, &buf[..n]) => sent?,
                 early = stream.recv() => return done(early),
             }
         }

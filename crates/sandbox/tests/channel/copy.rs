@@ -174,3 +174,23 @@ async fn copying_a_directory_as_a_file_says_what_to_do() {
         .unwrap_err();
     assert!(err.to_string().contains("recursively"), "{err}");
 }
+
+#[tokio::test]
+async fn a_refused_large_copy_answers_instead_of_stalling() {
+    let sb = Sandbox::start().await;
+    // Far more than the credit window: init refuses at once and stops
+    // reading; the host must see the refusal, not wait for credit forever.
+    let big = vec![0u8; 16 * 1024 * 1024];
+    let copy = sb.conn.copy_in(
+        "/proc/nope/x",
+        CopyFormat::File,
+        None,
+        User::Agent,
+        big.as_slice(),
+    );
+    let err = tokio::time::timeout(std::time::Duration::from_secs(10), copy)
+        .await
+        .expect("an answer, not a stall")
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot write"), "{err}");
+}

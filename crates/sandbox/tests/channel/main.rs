@@ -10,5 +10,6 @@ mod exec;
 mod fixture;
 mod identity;
 mod pid1;
+mod real;
 mod resilience;
 mod svc;

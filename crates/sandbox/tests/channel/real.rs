@@ -1,0 +1,241 @@
+//! The same channel, with init as PID 1 of a REAL sandbox started by the
+//! node (runc, and gVisor where it is usable): exec, PTY, copy, services and
+//! a SPIFFE client run inside as the agent.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_core::{IsolationClass, SandboxId};
+use airlock_sandbox::channel::{
+    ChannelConfig, CopyFormat, ExecRequest, ExitStatus, InitConn, SvcRequest, Tty, User, listen,
+};
+use airlock_sandbox::{Node, NodeConfig, SandboxHandle, SandboxSpec};
+
+use crate::fixture::{TestIssuer, init_bin, text};
+
+struct Real {
+    node: Node,
+    handle: SandboxHandle,
+    conn: InitConn,
+    issuer: Arc<TestIssuer>,
+    _state: tempfile::TempDir,
+}
+
+impl Real {
+    /// A node in throwaway directories and one sandbox with the real init.
+    async fn start(class: IsolationClass) -> Option<Self> {
+        let state = tempfile::tempdir().unwrap();
+        let run_dir = PathBuf::from(format!(
+            "/run/airlock-chtest/{}-{class}",
+            std::process::id()
+        ));
+        let node = Node::new(NodeConfig {
+            state_dir: state.path().to_path_buf(),
+            run_dir,
+            init_binary: init_bin(),
+            runtime_dir: None,
+        })
+        .await
+        .unwrap();
+        if let Some(status) = node
+            .doctor()
+            .into_iter()
+            .find(|s| s.class == class && !s.usable)
+        {
+            eprintln!("skipping: {class} is not usable here: {status:?}");
+            return None;
+        }
+        let id = SandboxId::new(format!("sb-ch{}", class.as_str())).unwrap();
+        let handle = node
+            .create(SandboxSpec::new(id.clone(), class))
+            .await
+            .unwrap();
+        let issuer = TestIssuer::new(Duration::from_secs(600));
+        let config = ChannelConfig {
+            sandbox_id: id,
+            token: handle.token.clone(),
+            socket: handle.paths.ctl_sock(),
+            owner: handle.socket_owner,
+        };
+        let conn = listen(config, issuer.clone()).unwrap();
+        let ready = tokio::time::timeout(Duration::from_secs(20), conn.ready()).await;
+        let real = Self {
+            node,
+            handle,
+            conn,
+            issuer,
+            _state: state,
+        };
+        if ready.is_err() {
+            let log = std::fs::read_to_string(real.handle.paths.init_log()).unwrap_or_default();
+            real.stop().await;
+            panic!("init did not connect from the {class} sandbox; init.log:\n{log}");
+        }
+        Some(real)
+    }
+
+    async fn sh(&self, user: User, script: &str) -> (String, String, ExitStatus) {
+        let mut req = ExecRequest::new(["sh", "-c", script]);
+        req.user = user;
+        let out = self
+            .conn
+            .exec(req)
+            .await
+            .unwrap()
+            .wait_with_output()
+            .await
+            .unwrap();
+        (text(&out.stdout), text(&out.stderr), out.status)
+    }
+
+    async fn stop(self) {
+        self.conn.close();
+        self.node.destroy(&self.handle.id).await.unwrap();
+    }
+}
+
+/// Runs the checks in a task so the sandbox is destroyed even when one fails.
+async fn checks_inside(class: IsolationClass) {
+    let Some(sb) = Real::start(class).await else {
+        return;
+    };
+    let sb = Arc::new(sb);
+    let result = tokio::spawn(run_checks(sb.clone())).await;
+    let sb = Arc::into_inner(sb).expect("checks hold no reference when done");
+    sb.stop().await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn run_checks(sb: Arc<Real>) {
+    // Who we are, and that init is PID 1.
+    let script = "id -u; pwd; cat /proc/1/comm; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status";
+    let (out, err, status) = sb.sh(User::Agent, script).await;
+    assert_eq!(status, ExitStatus::Code(0), "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..3], ["1000", "/workspace", "airlock-init"], "{out}");
+    assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+    // gVisor (2022) does not report NoNewPrivs; where it is shown, it is set.
+    assert!(!out.contains("NoNewPrivs:\t0"), "{out}");
+    let (root, _, _) = sb.sh(User::Root, "id -u").await;
+    assert_eq!(root, "0\n");
+
+    // A PTY with resize.
+    let mut req = ExecRequest::new(["sh", "-c", "stty size; read x; stty size"]);
+    req.tty = Some(Tty {
+        rows: 30,
+        cols: 100,
+        term: "xterm".into(),
+    });
+    let session = sb.conn.exec(req).await.unwrap();
+    let input = session.input();
+    input.resize(40, 120).await.unwrap();
+    input.write(b"\n").await.unwrap();
+    let out = session.wait_with_output().await.unwrap();
+    assert!(
+        text(&out.stdout).contains("40 120"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Large stdin and stdout through pipes.
+    let session = sb.conn.exec(ExecRequest::new(["wc", "-c"])).await.unwrap();
+    let input = session.input();
+    input.write(&vec![7u8; 3_000_000]).await.unwrap();
+    input.close().await.unwrap();
+    let out = session.wait_with_output().await.unwrap();
+    assert_eq!(text(&out.stdout).trim(), "3000000");
+    let (out, _, _) = sb.sh(User::Agent, "head -c 5000000 /dev/zero").await;
+    assert_eq!(out.len(), 5_000_000);
+
+    // Copy in a SPIFFE client (this test binary) and run it as the agent.
+    let exe = client_binary();
+    let copy_start = std::time::Instant::now();
+    sb.conn
+        .copy_in(
+            "/workspace/client",
+            CopyFormat::File,
+            Some(0o755),
+            User::Agent,
+            exe.as_slice(),
+        )
+        .await
+        .unwrap();
+    eprintln!("copied {} bytes in {:?}", exe.len(), copy_start.elapsed());
+    // The bytes that arrived are exactly the ones sent.
+    let mut back = Vec::new();
+    sb.conn
+        .copy_out(
+            "/workspace/client",
+            CopyFormat::File,
+            User::Agent,
+            &mut back,
+        )
+        .await
+        .unwrap();
+    assert!(back == exe, "copy round trip differs");
+    let (out, err, status) = sb
+        .sh(
+            User::Agent,
+            "/workspace/client --ignored --exact identity::inner_spiffe_client --nocapture --test-threads=1",
+        )
+        .await;
+    let id = format!("spiffe://airlock.test/sandbox/{}/workload", sb.handle.id);
+    assert!(
+        out.contains(&format!("SVID {id} JWT {id}")),
+        "{status:?}\n{out}\n{err}"
+    );
+    let _ = sb.issuer.workload_id();
+
+    // '..' is refused.
+    assert!(
+        sb.conn
+            .copy_out(
+                "/workspace/../etc/passwd",
+                CopyFormat::File,
+                User::Root,
+                Vec::new()
+            )
+            .await
+            .is_err()
+    );
+
+    // A service, its log on disk inside.
+    let svc = SvcRequest::Start {
+        name: "web".into(),
+        exec: ExecRequest::new(["sh", "-c", "echo serving; sleep 100"]),
+        restart_on_failure: false,
+    };
+    sb.conn.svc(svc).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (log, _, _) = sb.sh(User::Agent, "cat /var/log/airlock/web.log").await;
+    assert!(log.contains("serving"), "{log}");
+}
+
+#[tokio::test]
+async fn inside_a_real_runc_sandbox() {
+    checks_inside(IsolationClass::Runc).await;
+}
+
+#[tokio::test]
+async fn inside_a_real_gvisor_sandbox() {
+    checks_inside(IsolationClass::Gvisor).await;
+}
+
+/// This test binary without its debug info (a tenth of the size: copies into
+/// gVisor go through its gofer and are slow), or as is without objcopy.
+fn client_binary() -> Vec<u8> {
+    let exe = std::env::current_exe().unwrap();
+    let stripped = std::env::temp_dir().join(format!("airlock-client-{}", std::process::id()));
+    let ok = std::process::Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(&exe)
+        .arg(&stripped)
+        .status()
+        .is_ok_and(|s| s.success());
+    let bytes = std::fs::read(if ok { &stripped } else { &exe }).unwrap();
+    let _ = std::fs::remove_file(&stripped);
+    bytes
+}
