@@ -7,18 +7,28 @@
 //! - [`checkpoint`]: C2SP signed notes carrying the log's size and root.
 //! - [`AuditLog`]: the handle: group-committed durable appends, signed
 //!   checkpoints every second, search, export, proofs, verification.
-//! - [`store`], [`sqlite`]: the storage seam and its SQLite implementation.
+//! - [`store`], [`file`]: the storage seam and its implementation: append-only
+//!   segment files (the truth) with a derived SQLite search index.
 //! - [`verify`]: full verification, the same logic online and offline.
 //! - [`recording`]: asciicast v2 session recordings and their replay.
 //!
 //! Architecture invariant: audit is its own typed stream, never log lines;
 //! the bytes hashed are the bytes stored, and verification never re-encodes.
+//! Verification reads the log only; nothing derived from it (the search
+//! index) is trusted.
+//!
+//! The durable path, end to end: the caller's thread validates and encodes
+//! the event and queues it; the writer thread takes everything queued (and
+//! waits a fraction of a commit for callers that recent batches held), gives
+//! the events their seqs, hashes them, writes them after the log's tail in one
+//! `pwrite` and one `fdatasync` into space written ahead of time, and only
+//! then answers every caller. Nothing else (index, checkpoints) is on it.
 //!
 //! ```no_run
 //! use airlock_audit::{AuditEvent, AuditLog, EventCode, NoteSigner, QueryParams};
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let signer = NoteSigner::load("airlock.local/audit", "data/audit.key".as_ref())?;
-//! let log = AuditLog::open("data/audit.db".as_ref(), signer, "airlock.local/audit")?;
+//! let log = AuditLog::open("data/audit".as_ref(), signer, "airlock.local/audit")?;
 //! let alice = airlock_core::UserName::new("alice")?;
 //! // Returns once durable; on Err the operation must be refused.
 //! let receipt = log.append(AuditEvent::new(EventCode::UserLogin).user(alice)).await?;
@@ -34,18 +44,18 @@ pub mod code;
 pub mod error;
 pub mod event;
 pub mod export;
+pub mod file;
 mod log;
 pub mod merkle;
 pub mod ocsf;
 pub mod proof;
 pub mod query;
+mod queue;
 pub mod recording;
-pub mod sqlite;
 pub mod store;
 pub mod timefmt;
 mod validate;
 pub mod verify;
-mod walsync;
 mod writer;
 
 use std::path::Path;
@@ -60,11 +70,12 @@ pub use query::{ActionFilter, Order, Query, QueryError, QueryParams};
 pub use verify::{Problem, Tampering, VerifyReport};
 pub use writer::{AppendReceipt, SignedCheckpoint};
 
-/// Verifies the SQLite audit store at `db_path` offline (server stopped, or a
+/// Verifies the audit log in directory `dir` offline (server stopped, or a
 /// copy of the data directory), against the published audit key. Returns a
-/// report naming the first damaged index; Err only when the file cannot be read.
-pub fn verify_store(db_path: &Path, verifier: &NoteVerifier) -> Result<VerifyReport, AuditError> {
-    verify_store_against(db_path, verifier, &[])
+/// report naming the first damaged index; Err only when the files cannot be
+/// read. Reads the log only (never the search index) and changes nothing.
+pub fn verify_store(dir: &Path, verifier: &NoteVerifier) -> Result<VerifyReport, AuditError> {
+    verify_store_against(dir, verifier, &[])
 }
 
 /// [`verify_store`], also checking the log against signed checkpoint notes
@@ -73,10 +84,10 @@ pub fn verify_store(db_path: &Path, verifier: &NoteVerifier) -> Result<VerifyRep
 /// truncation of what those notes covered. A note that does not verify with
 /// `verifier` is an error.
 pub fn verify_store_against(
-    db_path: &Path,
+    dir: &Path,
     verifier: &NoteVerifier,
     known_checkpoints: &[String],
 ) -> Result<VerifyReport, AuditError> {
-    let store = sqlite::SqliteStore::open_read_only(db_path)?;
+    let store = file::FileStore::open_read_only(dir)?;
     log::verify_with_store(&store, verifier, None, known_checkpoints)
 }

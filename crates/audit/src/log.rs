@@ -6,8 +6,8 @@
 //! (the async ones).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -17,10 +17,11 @@ use tokio::sync::oneshot;
 use crate::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
 use crate::error::AuditError;
 use crate::event::{AuditEvent, parse_event_id};
+use crate::file::FileStore;
 use crate::merkle::CompactRange;
 use crate::query::Query;
-use crate::sqlite::SqliteStore;
-use crate::store::{AuditStore, StoredCheckpoint};
+use crate::queue::Queue;
+use crate::store::{AuditStore, Row, StoredCheckpoint};
 use crate::validate::MAX_EVENT_BYTES;
 use crate::verify::{LogVerifier, VerifyReport};
 use crate::writer::{AppendReceipt, Request, SignedCheckpoint, Stats, Writer};
@@ -65,7 +66,7 @@ pub struct AuditLog {
 }
 
 pub(crate) struct Inner {
-    tx: Option<mpsc::Sender<Request>>,
+    queue: Arc<Queue>,
     thread: Option<JoinHandle<()>>,
     pub(crate) store: Arc<dyn AuditStore>,
     pub(crate) verifier: NoteVerifier,
@@ -84,9 +85,9 @@ impl std::fmt::Debug for Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the channel makes the writer finish its queue, write a final
+        // Closing the queue makes the writer finish it, write a final
         // checkpoint and exit; wait for it so shutdown leaves a signed log.
-        drop(self.tx.take());
+        self.queue.close();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -94,10 +95,10 @@ impl Drop for Inner {
 }
 
 impl AuditLog {
-    /// Opens the SQLite log at `path` (created if missing), checks it against
-    /// its latest signed checkpoint, and starts the writer.
+    /// Opens the file log in directory `path` (created if missing), checks
+    /// it against its latest signed checkpoint, and starts the writer.
     pub fn open(path: &Path, signer: NoteSigner, origin: &str) -> Result<Self, AuditError> {
-        let store = Arc::new(SqliteStore::open(path)?);
+        let store = Arc::new(FileStore::open(path)?);
         Self::open_with(store, signer, origin, LogOptions::default())
     }
 
@@ -123,13 +124,16 @@ impl AuditLog {
             stats: stats.clone(),
             tuner: Default::default(),
         };
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("audit-writer".into())
-            .spawn(move || writer.run(rx))?;
+        let queue = Arc::new(Queue::default());
+        let thread = {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name("audit-writer".into())
+                .spawn(move || writer.run(&queue))?
+        };
         Ok(Self {
             inner: Arc::new(Inner {
-                tx: Some(tx),
+                queue,
                 thread: Some(thread),
                 store,
                 verifier,
@@ -219,8 +223,7 @@ impl AuditLog {
     }
 
     fn send(&self, req: Request) -> Result<(), AuditError> {
-        let tx = self.inner.tx.as_ref().ok_or(AuditError::Closed)?;
-        tx.send(req).map_err(|_| AuditError::Closed)
+        self.inner.queue.push(req)
     }
 
     /// Signs a checkpoint over everything appended so far (if anything was
@@ -243,7 +246,15 @@ impl AuditLog {
     pub fn search_blocking(&self, query: &Query) -> Result<Vec<AuditEvent>, AuditError> {
         query.validate()?;
         let rows = self.inner.store.search(query)?;
-        rows.iter().map(|r| decode(&r.body)).collect()
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            let ev = decode(&row.body)?;
+            // The store's index is only a hint: what it found must match.
+            if ev.seq == row.seq && query.matches(&ev) {
+                events.push(ev);
+            }
+        }
+        Ok(events)
     }
 
     /// Events after `after_seq` (all from the start when None), oldest
@@ -383,8 +394,15 @@ pub(crate) fn verify_with_store(
     let limit = limit.unwrap_or(u64::MAX);
     checkpoints.retain(|c| c.size <= limit);
     let mut v = LogVerifier::new(verifier, checkpoints);
-    store.scan(0, &mut |seq, body, leaf| {
-        seq < limit && v.entry(seq, body, leaf)
+    let mut seen = 0u64;
+    store.scan(0, &mut |row| {
+        if matches!(row, Row::Entry { .. }) {
+            if seen >= limit {
+                return false;
+            }
+            seen += 1;
+        }
+        v.row(row)
     })?;
     Ok(v.finish())
 }
@@ -425,6 +443,12 @@ fn recover(
     if let Some(at) = gap {
         return Err(AuditError::Damaged(format!(
             "entry {at} is missing or malformed"
+        )));
+    }
+    if range.size() != n {
+        return Err(AuditError::Damaged(format!(
+            "entry {} is missing or unreadable",
+            range.size()
         )));
     }
     let Some(cp) = latest else {

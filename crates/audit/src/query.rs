@@ -5,6 +5,8 @@ use airlock_core::{Effect, SandboxId, UserName, parse_duration};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use crate::event::AuditEvent;
+
 /// Results returned when no limit is given.
 pub const DEFAULT_LIMIT: u32 = 100;
 /// The largest limit accepted (use export for more).
@@ -106,6 +108,30 @@ impl Query {
             order: Order::OldestFirst,
             ..Self::default()
         }
+    }
+
+    /// Whether `ev` satisfies every filter (not the limit or the order).
+    /// Search results from an index are checked with this against the log.
+    pub fn matches(&self, ev: &AuditEvent) -> bool {
+        let action = match &self.action {
+            None => true,
+            Some(ActionFilter::Exact(a)) => ev.action == *a,
+            Some(ActionFilter::Prefix(p)) => ev.action.starts_with(p.as_str()),
+        };
+        action
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|u| ev.user.as_ref() == Some(u))
+            && self
+                .sandbox
+                .as_ref()
+                .is_none_or(|s| ev.sandbox.as_ref() == Some(s))
+            && self.decision.is_none_or(|d| ev.decision == d)
+            && self.since.is_none_or(|t| ev.time >= t)
+            && self.until.is_none_or(|t| ev.time < t)
+            && self.after_seq.is_none_or(|s| ev.seq > s)
+            && self.before_seq.is_none_or(|s| ev.seq < s)
     }
 
     /// Checks the cross-field rules (limit range, time range).

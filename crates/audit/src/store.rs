@@ -1,10 +1,11 @@
-//! The storage seam: what the audit log needs from a database. SQLite
-//! ([`crate::sqlite::SqliteStore`]) implements it today; a PostgreSQL backend
-//! can follow without touching the log, the writer or verification.
+//! The storage seam: what the audit log needs from storage. Append-only
+//! files ([`crate::file::FileStore`]) implement it today; a PostgreSQL
+//! backend can follow without touching the log, the writer or verification.
 //!
-//! Rows are `(seq, body, leaf)`: the canonical event bytes and their RFC 6962
-//! leaf hash. Search fields must be derived from `body` by the backend (never
-//! stored twice), so there is no second copy an attacker could edit apart.
+//! Entries are `(seq, body, leaf)`: the canonical event bytes and their RFC
+//! 6962 leaf hash. Search fields are derived from `body` by the backend; any
+//! copy of them (an index) is a hint: the log re-checks every search result
+//! against its body, and verification reads only the entries.
 
 use crate::error::StoreError;
 use crate::merkle::Hash;
@@ -39,8 +40,30 @@ pub struct StoredCheckpoint {
     pub note: String,
 }
 
-/// Visitor of stored rows: `(seq, body, leaf)`; returns false to stop.
-pub type RowVisitor<'a> = dyn FnMut(u64, &[u8], &[u8]) -> bool + 'a;
+/// What a full scan finds, in storage order.
+#[derive(Debug)]
+pub enum Row<'a> {
+    /// An entry, as stored (an attacker may have stored anything: nothing
+    /// here has been checked).
+    Entry {
+        /// The seq the storage files it under.
+        seq: u64,
+        /// The body bytes.
+        body: &'a [u8],
+        /// The leaf hash bytes.
+        leaf: &'a [u8],
+        /// False when the storage's own checksum of the entry fails.
+        intact: bool,
+    },
+    /// Storage that should hold entries but cannot be read as any.
+    Unreadable {
+        /// Where and what, for the human.
+        detail: String,
+    },
+}
+
+/// Visitor of a full scan; returns false to stop.
+pub type RowVisitor<'a> = dyn FnMut(Row<'_>) -> bool + 'a;
 
 /// What the audit log needs from storage. Methods are blocking; the log calls
 /// the write methods from its single writer thread only.
@@ -72,9 +95,10 @@ pub trait AuditStore: Send + Sync + 'static {
         visit: &mut dyn FnMut(u64, &[u8]) -> bool,
     ) -> Result<(), StoreError>;
 
-    /// Visits `(seq, body, leaf)` of every entry from `from` on, in seq order.
-    /// Callers read [`AuditStore::checkpoints`] first: the log only grows, so
-    /// every checkpoint read before the scan is covered by it.
+    /// Visits every entry from `from` on, in storage order, and anything
+    /// unreadable in between. Callers read [`AuditStore::checkpoints`]
+    /// first: the log only grows, so every checkpoint read before the scan is
+    /// covered by it.
     fn scan(&self, from: u64, visit: &mut RowVisitor<'_>) -> Result<(), StoreError>;
 
     /// The entry at `seq`.

@@ -1,16 +1,20 @@
 //! Full verification of a stored log, sans IO: feed it the checkpoints and then
-//! every row in seq order, and it names the first index where anything is wrong.
+//! every entry in storage order, and it names the first index where anything
+//! is wrong. The index of an entry is its place in storage, whatever it claims.
 //!
 //! What each check catches:
-//! - seq continuity of the rows: a deleted row (a gap);
-//! - the seq inside each body equals the row's seq: rows moved, swapped, or
-//!   inserted and renumbered;
+//! - the seq each entry is filed under equals its place: entries deleted (a
+//!   gap that the following entries continue), or moved, swapped, inserted
+//!   (anything else);
+//! - the seq inside each body equals its place: bodies moved between entries;
 //! - the stored leaf equals SHA-256(0x00 ‖ body): an edited body;
 //! - the root at every checkpoint size equals the signed root: a body edited
 //!   together with its leaf column (located between the last good checkpoint
 //!   and this one: without the original hashes no one can say more);
 //! - every checkpoint's signature, and that none is larger than the log
-//!   (truncation).
+//!   (truncation);
+//! - the storage's own checksum and framing: bytes altered outside the body,
+//!   or storage that holds no readable entry where one should be.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -20,7 +24,7 @@ use serde::Serialize;
 use crate::checkpoint::{Checkpoint, NoteVerifier};
 use crate::event::body_seq;
 use crate::merkle::{CompactRange, leaf_hash};
-use crate::store::StoredCheckpoint;
+use crate::store::{Row, StoredCheckpoint};
 
 /// What kind of damage a problem looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -119,6 +123,8 @@ pub struct LogVerifier<'v> {
     verified: u64,
     latest: Option<u64>,
     problem: Option<Problem>,
+    /// An entry filed under a seq past its place, judged by the next one.
+    ahead: Option<u64>,
 }
 
 impl<'v> LogVerifier<'v> {
@@ -134,25 +140,53 @@ impl<'v> LogVerifier<'v> {
             verified: 0,
             latest: None,
             problem: None,
+            ahead: None,
         };
         v.check_due_checkpoints();
         v
     }
 
-    /// Feeds the next stored row. Returns false once a problem is found (stop).
+    /// Feeds the next row of a scan. Returns false once a problem is found (stop).
+    pub fn row(&mut self, row: Row<'_>) -> bool {
+        match row {
+            Row::Entry {
+                seq,
+                body,
+                leaf,
+                intact,
+            } => self.check(seq, body, leaf, intact),
+            Row::Unreadable { detail } => {
+                if self.problem.is_none() && self.ahead.is_some() {
+                    return self.judge_ahead(u64::MAX);
+                }
+                let next = self.range.size();
+                self.fail(next, Tampering::Malformed, None, detail)
+            }
+        }
+    }
+
+    /// Feeds the next stored entry. Returns false once a problem is found (stop).
     pub fn entry(&mut self, seq: u64, body: &[u8], leaf: &[u8]) -> bool {
+        self.check(seq, body, leaf, true)
+    }
+
+    fn check(&mut self, seq: u64, body: &[u8], leaf: &[u8], intact: bool) -> bool {
         if self.problem.is_some() {
             return false;
         }
+        if self.ahead.is_some() {
+            return self.judge_ahead(seq);
+        }
         let next = self.range.size();
-        if seq != next {
-            let (kind, detail) = if seq > next {
-                let d = format!("entries {next}..{} are missing from the log", seq - 1);
-                (Tampering::Deleted, d)
-            } else {
-                (Tampering::Reordered, format!("index {seq} appears twice"))
-            };
-            return self.fail(next, kind, None, detail);
+        if seq > next {
+            // Deleted entries, or one moved here from further on: the next
+            // entry tells which.
+            self.ahead = Some(seq);
+            return true;
+        }
+        if seq < next {
+            let d = format!("index {seq} appears again at index {next}");
+            return self.fail(next, Tampering::Reordered, None, d);
         }
         match body_seq(body) {
             None => {
@@ -161,7 +195,7 @@ impl<'v> LogVerifier<'v> {
             }
             Some(claimed) if claimed != seq => {
                 let d = format!(
-                    "the entry at index {seq} is the event of index {claimed}: rows were moved, swapped or inserted"
+                    "the entry at index {seq} is the event of index {claimed}: entries were moved, swapped or inserted"
                 );
                 return self.fail(seq, Tampering::Reordered, None, d);
             }
@@ -172,13 +206,37 @@ impl<'v> LogVerifier<'v> {
             let d = "the event body does not match its stored leaf hash: the body was edited";
             return self.fail(seq, Tampering::Edited, None, d.to_owned());
         }
+        if !intact {
+            let d = "the entry's checksum does not match: its stored bytes were altered";
+            return self.fail(seq, Tampering::Malformed, None, d.to_owned());
+        }
         self.range.append(computed);
         self.check_due_checkpoints();
         self.problem.is_none()
     }
 
+    /// The entry at index `next` claimed seq `ahead`; the one after it claims
+    /// `then`. Entries that keep counting up from `ahead` mean the ones in
+    /// between were deleted; anything else means entries were moved.
+    fn judge_ahead(&mut self, then: u64) -> bool {
+        let ahead = self.ahead.take().expect("set by the caller");
+        let next = self.range.size();
+        if then > ahead {
+            let d = format!("entries {next}..{} are missing from the log", ahead - 1);
+            self.fail(next, Tampering::Deleted, None, d)
+        } else {
+            let d = format!(
+                "the entry at index {next} is filed as index {ahead}: entries were moved, swapped or inserted"
+            );
+            self.fail(next, Tampering::Reordered, None, d)
+        }
+    }
+
     /// Ends the verification.
     pub fn finish(mut self) -> VerifyReport {
+        if self.problem.is_none() && self.ahead.is_some() {
+            self.judge_ahead(u64::MAX);
+        }
         let size = self.range.size();
         if self.problem.is_none()
             && let Some(cp) = self.pending.pop_front()

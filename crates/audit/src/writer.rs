@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -19,10 +18,8 @@ use crate::checkpoint::{Checkpoint, NoteSigner};
 use crate::error::{AuditError, StoreError};
 use crate::event::{event_id, splice};
 use crate::merkle::{CompactRange, Hash, leaf_hash};
+use crate::queue::{Queue, Taken};
 use crate::store::{AuditStore, NewEntry};
-
-/// Most events written in one transaction; bounds latency and memory.
-const MAX_BATCH: usize = 8192;
 
 /// What an append returns once the event is durable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -82,27 +79,13 @@ pub(crate) enum Request {
 struct Batch {
     appends: Vec<(Vec<Vec<u8>>, AppendReply)>,
     checkpoints: Vec<oneshot::Sender<Result<SignedCheckpoint, AuditError>>>,
-    events: usize,
 }
 
 impl Batch {
     fn push(&mut self, req: Request) {
         match req {
-            Request::Append { tails, reply } => {
-                self.events += tails.len();
-                self.appends.push((tails, reply));
-            }
+            Request::Append { tails, reply } => self.appends.push((tails, reply)),
             Request::Checkpoint { reply } => self.checkpoints.push(reply),
-        }
-    }
-
-    /// Takes whatever is already queued, up to the batch limit.
-    fn drain(&mut self, rx: &Receiver<Request>) {
-        while self.events < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(req) => self.push(req),
-                Err(_) => break,
-            }
         }
     }
 }
@@ -163,28 +146,31 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Runs until every sender is gone, then writes a final checkpoint.
-    pub fn run(mut self, rx: Receiver<Request>) {
+    /// Runs until the queue is closed and empty, then writes a final checkpoint.
+    pub fn run(mut self, queue: &Queue) {
         let mut last_cp_at = Instant::now();
         // A log reopened after a crash may hold events no checkpoint signs yet.
         self.checkpoint_if_grown(&mut last_cp_at);
         loop {
-            let wait = if self.dirty() {
+            let idle = if self.dirty() {
                 self.interval.saturating_sub(last_cp_at.elapsed())
             } else {
                 Duration::from_secs(3600)
             };
-            let first = match rx.recv_timeout(wait) {
-                Ok(r) => r,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.checkpoint_if_grown(&mut last_cp_at);
-                    continue;
+            // Group commit's delay: when recent batches held more callers
+            // than are queued now, the others are most likely just being woken
+            // by their last ack; waiting a fraction of a commit for them
+            // doubles the events per sync. A lone caller never waits (its
+            // target is 1).
+            match queue.take(idle, self.tuner.target(), self.tuner.max_wait()) {
+                Taken::Timeout => self.checkpoint_if_grown(&mut last_cp_at),
+                Taken::Closed => break,
+                Taken::Batch(reqs) => {
+                    self.handle_batch(reqs, &mut last_cp_at);
+                    if last_cp_at.elapsed() >= self.interval {
+                        self.checkpoint_if_grown(&mut last_cp_at);
+                    }
                 }
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            self.handle_batch(first, &rx, &mut last_cp_at);
-            if last_cp_at.elapsed() >= self.interval {
-                self.checkpoint_if_grown(&mut last_cp_at);
             }
         }
         self.checkpoint_if_grown(&mut last_cp_at);
@@ -195,12 +181,12 @@ impl Writer {
         self.last_checkpoint.as_ref().map(|c| c.size) != Some(self.range.size())
     }
 
-    /// Drains the queue into one batch, commits it, answers the waiters.
-    fn handle_batch(&mut self, first: Request, rx: &Receiver<Request>, last_cp_at: &mut Instant) {
+    /// Commits one batch and answers its waiters.
+    fn handle_batch(&mut self, reqs: Vec<Request>, last_cp_at: &mut Instant) {
         let mut batch = Batch::default();
-        batch.push(first);
-        batch.drain(rx);
-        self.wait_for_more(&mut batch, rx);
+        for req in reqs {
+            batch.push(req);
+        }
         if !batch.appends.is_empty() {
             let started = Instant::now();
             let requests = batch.appends.len();
@@ -214,25 +200,6 @@ impl Writer {
         }
         for reply in batch.checkpoints {
             let _ = reply.send(self.checkpoint_now(last_cp_at));
-        }
-    }
-
-    /// Group commit's delay: when recent batches held more callers than this
-    /// one, the others are most likely just being woken by their last ack;
-    /// waiting a fraction of a commit for them doubles the events per fsync.
-    /// A lone caller never waits (its target is 1).
-    fn wait_for_more(&self, batch: &mut Batch, rx: &Receiver<Request>) {
-        let target = self.tuner.target();
-        let deadline = Instant::now() + self.tuner.max_wait();
-        while batch.appends.len() < target && batch.events < MAX_BATCH {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(req) => {
-                    batch.push(req);
-                    batch.drain(rx);
-                }
-                Err(_) => break,
-            }
         }
     }
 

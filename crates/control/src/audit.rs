@@ -25,7 +25,7 @@ impl Auditor {
     /// Opens the data directory's audit log with its signing key.
     pub fn open(dir: &DataDir, origin: &str) -> Result<Self, AuditError> {
         let signer = NoteSigner::load(origin, &dir.audit_key())?;
-        let log = AuditLog::open(&dir.audit_db(), signer, origin)?;
+        let log = AuditLog::open(&dir.audit_dir(), signer, origin)?;
         Ok(Self { log })
     }
 
@@ -78,7 +78,7 @@ pub fn create_log(dir: &DataDir, origin: &str) -> Result<String, AuditError> {
     let signer = NoteSigner::generate(origin)?;
     signer.save(&dir.audit_key())?;
     let vkey = signer.verifier().to_vkey();
-    let log = AuditLog::open(&dir.audit_db(), signer, origin)?;
+    let log = AuditLog::open(&dir.audit_dir(), signer, origin)?;
     log.checkpoint_now_blocking()?;
     drop(log);
     Ok(vkey)

@@ -4,7 +4,7 @@
 //! DIR/
 //!   airlock.toml        optional config
 //!   state.db            control-plane state (users, roles, locks, ...)
-//!   audit.db            the audit log (Merkle tree, checkpoints)
+//!   audit/              the audit log: segments, checkpoints, search index
 //!   ca/ca.crt           cluster CA certificate (public)
 //!   ca/ca.key           cluster CA private key (0600)
 //!   ca/jwt.key          JWT-SVID signing key (0600)
@@ -40,9 +40,9 @@ impl DataDir {
         self.root.join("state.db")
     }
 
-    /// Audit log database.
-    pub fn audit_db(&self) -> PathBuf {
-        self.root.join("audit.db")
+    /// Audit log directory (see `airlock_audit::file` for what is inside).
+    pub fn audit_dir(&self) -> PathBuf {
+        self.root.join("audit")
     }
 
     /// Optional config file.
@@ -93,7 +93,7 @@ impl DataDir {
     /// Whether anything of a cluster is here (complete or not), which makes
     /// the directory unsafe to initialize over.
     pub fn has_cluster_files(&self) -> bool {
-        [self.state_db(), self.audit_db(), self.ca_dir()]
+        [self.state_db(), self.audit_dir(), self.ca_dir()]
             .iter()
             .any(|p| p.exists())
     }

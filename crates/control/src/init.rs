@@ -182,7 +182,7 @@ fn build(staging: &DataDir, opts: &InitOptions) -> Result<InitSummary, InitError
 fn promote(staging: &DataDir, dir: &DataDir) -> Result<(), InitError> {
     let moves = [
         (staging.ca_dir(), dir.ca_dir()),
-        (staging.audit_db(), dir.audit_db()),
+        (staging.audit_dir(), dir.audit_dir()),
         (staging.state_db(), dir.state_db()),
     ];
     for (i, (from, to)) in moves.iter().enumerate() {

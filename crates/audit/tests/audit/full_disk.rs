@@ -40,7 +40,7 @@ fn full_disk_refuses_appends_and_leaves_nothing_half_written() {
     let Some(_mount) = mount_tiny_tmpfs(dir.path()) else {
         return;
     };
-    let path = dir.path().join("audit.db");
+    let path = dir.path().join("audit");
     // Ballast the admin can delete once the disk is full.
     let ballast = dir.path().join("ballast");
     std::fs::write(&ballast, vec![0u8; 256 * 1024]).unwrap();

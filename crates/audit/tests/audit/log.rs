@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_audit::sqlite::SqliteStore;
+use airlock_audit::file::FileStore;
 use airlock_audit::{AuditError, AuditEvent, AuditLog, EventCode, LogOptions, verify_store};
 
 use crate::util::{ORIGIN, TestLog, append_range, event, signer, verifier};
@@ -103,7 +103,7 @@ fn concurrent_threads_share_commits() {
 #[test]
 fn checkpoints_are_written_while_events_flow_and_on_shutdown() {
     let t = TestLog::new();
-    let store = Arc::new(SqliteStore::open(&t.path).unwrap());
+    let store = Arc::new(FileStore::open(&t.path).unwrap());
     let opts = LogOptions {
         checkpoint_interval: Duration::from_millis(100),
     };
@@ -129,7 +129,7 @@ fn checkpoints_are_written_while_events_flow_and_on_shutdown() {
 #[test]
 fn idle_log_signs_its_tail_within_the_interval() {
     let t = TestLog::new();
-    let store = Arc::new(SqliteStore::open(&t.path).unwrap());
+    let store = Arc::new(FileStore::open(&t.path).unwrap());
     let opts = LogOptions {
         checkpoint_interval: Duration::from_millis(50),
     };

@@ -2,6 +2,7 @@
 
 mod docs;
 mod durability;
+mod files;
 mod full_disk;
 mod log;
 mod proofs;

@@ -1,4 +1,4 @@
-//! An attacker with the data directory edits the SQLite file directly;
+//! An attacker with the data directory edits the log's files directly;
 //! verification must catch each edit and name the first damaged index.
 
 use airlock_audit::merkle::leaf_hash;
@@ -6,7 +6,7 @@ use airlock_audit::{AuditError, Tampering, VerifyReport, verify_store};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use crate::util::{TestLog, body, filled, verifier};
+use crate::util::{Attacker, TestLog, filled, verifier};
 
 fn verify(t: &TestLog) -> VerifyReport {
     verify_store(&t.path, &verifier()).unwrap()
@@ -32,19 +32,20 @@ fn log50() -> TestLog {
     t
 }
 
-/// Changes the first letter of the action of the event at `seq`
-/// (keeping the JSON valid, as a careful attacker would).
-fn edit_one_byte(conn: &rusqlite::Connection, seq: u64) -> Vec<u8> {
-    let mut b = body(conn, seq);
-    let at = find(&b, b"\"action\":\"") + 10;
-    b[at] = if b[at] == b'x' { b'y' } else { b'x' };
-    let s = String::from_utf8(b.clone()).unwrap();
-    conn.execute(
-        "UPDATE events SET body = ?1 WHERE seq = ?2",
-        rusqlite::params![s, seq as i64],
-    )
-    .unwrap();
-    b
+/// Changes the first letter of the action of the event at `seq` (keeping
+/// the JSON valid, as a careful attacker would); returns the new body. With
+/// `stale_checksum` the record's checksum is left as it was.
+fn edit_one_byte(a: &Attacker, seq: u64, stale_checksum: bool) -> Vec<u8> {
+    let flip = |b: &mut [u8]| {
+        let at = find(b, b"\"action\":\"") + 10;
+        b[at] = if b[at] == b'x' { b'y' } else { b'x' };
+    };
+    if stale_checksum {
+        a.edit_in_place(seq, flip);
+    } else {
+        a.rewrite(|r| flip(&mut r[seq as usize].body));
+    }
+    a.body(seq)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> usize {
@@ -53,41 +54,72 @@ fn find(hay: &[u8], needle: &[u8]) -> usize {
 
 #[test]
 fn edited_body_is_caught_at_its_index() {
-    let t = log50();
-    edit_one_byte(&t.attacker(), 23);
-    let r = assert_problem(&t, 23, Tampering::Edited);
-    assert!(r.to_string().contains("TAMPERED at index 23"), "{r}");
+    for stale_checksum in [true, false] {
+        let t = log50();
+        edit_one_byte(&t.attacker(), 23, stale_checksum);
+        let r = assert_problem(&t, 23, Tampering::Edited);
+        assert!(r.to_string().contains("TAMPERED at index 23"), "{r}");
+    }
 }
 
 #[test]
-fn deleted_row_is_caught_at_its_index() {
+fn an_edit_outside_the_body_is_caught_by_the_checksum() {
     let t = log50();
-    t.attacker()
-        .execute("DELETE FROM events WHERE seq = 17", [])
-        .unwrap();
+    let path = airlock_audit::file::first_segment_path(&t.path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The reserved bytes of the first record's header.
+    bytes[airlock_audit::file::HEADER_LEN + 20] = 1;
+    std::fs::write(&path, bytes).unwrap();
+    assert_problem(&t, 0, Tampering::Malformed);
+}
+
+#[test]
+fn deleted_record_is_caught_at_its_index() {
+    let t = log50();
+    t.attacker().rewrite(|r| {
+        r.remove(17);
+    });
     assert_problem(&t, 17, Tampering::Deleted);
 }
 
 #[test]
-fn swapped_rows_are_caught_at_the_first() {
+fn swapped_records_are_caught_at_the_first() {
     let t = log50();
-    let c = t.attacker();
-    let (a, b) = (body(&c, 12), body(&c, 31));
-    let set = "UPDATE events SET body = ?1, leaf = ?2 WHERE seq = ?3";
-    for (seq, bytes) in [(12i64, &b), (31, &a)] {
-        let s = std::str::from_utf8(bytes).unwrap();
-        c.execute(set, rusqlite::params![s, &leaf_hash(bytes)[..], seq])
-            .unwrap();
-    }
+    t.attacker().rewrite(|r| r.swap(12, 31));
     assert_problem(&t, 12, Tampering::Reordered);
+    let t = log50();
+    t.attacker().rewrite(|r| r.swap(12, 13));
+    assert_problem(&t, 12, Tampering::Reordered);
+}
+
+#[test]
+fn swapped_bodies_are_caught_at_the_first() {
+    // Records stay filed under their seqs; only bodies and leaves move.
+    let t = log50();
+    t.attacker().rewrite(|r| {
+        let (a, b) = (r[12].clone(), r[31].clone());
+        (r[12].body, r[12].leaf) = (b.body, b.leaf);
+        (r[31].body, r[31].leaf) = (a.body, a.leaf);
+    });
+    assert_problem(&t, 12, Tampering::Reordered);
+}
+
+#[test]
+fn zeroed_record_in_the_middle_is_caught() {
+    let t = log50();
+    let path = airlock_audit::file::first_segment_path(&t.path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = airlock_audit::file::HEADER_LEN;
+    let len = airlock_audit::file::format::RECORD_HEADER_LEN + t.attacker().body(0).len();
+    bytes[at..at + len].fill(0);
+    std::fs::write(&path, bytes).unwrap();
+    assert_problem(&t, 0, Tampering::Truncated);
 }
 
 #[test]
 fn truncated_tail_is_caught() {
     let t = log50();
-    t.attacker()
-        .execute("DELETE FROM events WHERE seq >= 45", [])
-        .unwrap();
+    t.attacker().truncate(45);
     let r = assert_problem(&t, 45, Tampering::Truncated);
     assert_eq!(r.problem.unwrap().end, Some(50));
     // The server refuses to append on top of a truncated log.
@@ -98,32 +130,23 @@ fn truncated_tail_is_caught() {
 #[test]
 fn replaced_checkpoint_signature_is_caught() {
     let t = log50();
-    let c = t.attacker();
-    let note: String = c
-        .query_row("SELECT note FROM checkpoints WHERE size = 30", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let (text, sig_line) = note.rsplit_once("\n\n").unwrap();
-    let (prefix, b64) = sig_line.trim_end().rsplit_once(' ').unwrap();
-    let mut blob = B64.decode(b64).unwrap();
-    blob[10] ^= 0xff; // keep the key id, break the signature
-    let forged = format!("{text}\n\n{prefix} {}\n", B64.encode(blob));
-    c.execute("UPDATE checkpoints SET note = ?1 WHERE size = 30", [forged])
-        .unwrap();
+    t.attacker().rewrite_checkpoints(|cps| {
+        let note = &mut cps.iter_mut().find(|c| c.0 == 30).unwrap().1;
+        let (text, sig_line) = note.rsplit_once("\n\n").unwrap();
+        let (prefix, b64) = sig_line.trim_end().rsplit_once(' ').unwrap();
+        let mut blob = B64.decode(b64).unwrap();
+        blob[10] ^= 0xff; // keep the key id, break the signature
+        *note = format!("{text}\n\n{prefix} {}\n", B64.encode(blob));
+    });
     let r = assert_problem(&t, 30, Tampering::BadCheckpoint);
     assert!(r.problem.unwrap().detail.contains("does not verify"));
 }
 
-/// Rewrites the body at `seq` and fixes its leaf column too.
+/// Rewrites the body at `seq` and fixes its leaf hash (and checksum) too.
 fn rewrite_with_leaf(t: &TestLog, seq: u64) {
-    let c = t.attacker();
-    let b = edit_one_byte(&c, seq);
-    c.execute(
-        "UPDATE events SET leaf = ?1 WHERE seq = ?2",
-        rusqlite::params![&leaf_hash(&b)[..], seq as i64],
-    )
-    .unwrap();
+    let a = t.attacker();
+    let b = edit_one_byte(&a, seq, false);
+    a.rewrite(|r| r[seq as usize].leaf = leaf_hash(&b));
 }
 
 #[test]
@@ -143,6 +166,9 @@ fn body_and_leaf_rewrite_is_bounded_by_checkpoints() {
     rewrite_with_leaf(&t, 25);
     let r = assert_problem(&t, 20, Tampering::Rewritten);
     assert_eq!(r.problem.unwrap().end, Some(30));
+    // Reopening for writing checks the leaves against the latest checkpoint.
+    let err = TestLog::open_err(&t);
+    assert!(matches!(err, AuditError::Damaged(_)), "{err}");
 }
 
 #[test]
@@ -150,9 +176,9 @@ fn live_verify_sees_tampering_too() {
     let t = log50();
     let log = t.open();
     assert!(log.verify_blocking().unwrap().is_ok());
-    t.attacker()
-        .execute("DELETE FROM events WHERE seq = 3", [])
-        .unwrap();
+    t.attacker().rewrite(|r| {
+        r.remove(3);
+    });
     let r = log.verify_blocking().unwrap();
     assert_eq!(
         r.problem.map(|p| (p.index, p.kind)),
@@ -161,36 +187,40 @@ fn live_verify_sees_tampering_too() {
 }
 
 #[test]
-fn verify_of_a_missing_file_is_an_error_not_a_new_store() {
+fn verify_of_a_missing_directory_is_an_error_not_a_new_store() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nope.db");
+    let path = dir.path().join("nope");
     assert!(verify_store(&path, &verifier()).is_err());
     assert!(!crate::util::exists(&path));
+    // An empty directory is no log either.
+    assert!(verify_store(dir.path(), &verifier()).is_err());
 }
 
 #[test]
 fn deleting_every_checkpoint_leaves_the_log_unsigned() {
     let t = log50();
-    t.attacker().execute("DELETE FROM checkpoints", []).unwrap();
+    t.attacker().rewrite_checkpoints(Vec::clear);
     let r = assert_problem(&t, 0, Tampering::Unsigned);
     assert_eq!(r.unsigned_tail, 50);
+    std::fs::remove_file(airlock_audit::file::checkpoint_path(&t.path)).unwrap();
+    assert_problem(&t, 0, Tampering::Unsigned);
 }
 
 #[test]
 fn a_kept_checkpoint_exposes_a_rewrite_hidden_by_deleting_checkpoints() {
     let t = log50();
-    let kept: String = t
+    let kept = t
         .attacker()
-        .query_row("SELECT note FROM checkpoints WHERE size = 40", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+        .checkpoints()
+        .into_iter()
+        .find(|c| c.0 == 40)
+        .unwrap()
+        .1;
     // The attacker rewrites entry 35 with its leaf hash and deletes the
     // checkpoints from 40 on, which would expose it.
     rewrite_with_leaf(&t, 35);
     t.attacker()
-        .execute("DELETE FROM checkpoints WHERE size >= 40", [])
-        .unwrap();
+        .rewrite_checkpoints(|cps| cps.retain(|c| c.0 < 40));
     assert_problem(&t, 30, Tampering::Unsigned);
     let r = airlock_audit::verify_store_against(&t.path, &verifier(), &[kept]).unwrap();
     let p = r.problem.unwrap();
@@ -203,9 +233,9 @@ fn a_kept_checkpoint_exposes_a_rewrite_hidden_by_deleting_checkpoints() {
 #[test]
 fn reports_travel_as_json() {
     let t = log50();
-    t.attacker()
-        .execute("DELETE FROM events WHERE seq = 9", [])
-        .unwrap();
+    t.attacker().rewrite(|r| {
+        r.remove(9);
+    });
     let report = verify(&t);
     let json = serde_json::to_string(&report).unwrap();
     assert!(json.contains("\"kind\":\"deleted\""), "{json}");

@@ -1,8 +1,9 @@
 //! Shared fixtures: a fixed audit key, event generators, an attacker's
-//! direct connection to the database.
+//! direct access to the log's files.
 
 use std::path::{Path, PathBuf};
 
+use airlock_audit::file::format::{self, COMMIT, Record};
 use airlock_audit::{AuditEvent, AuditLog, EventCode, NoteSigner, NoteVerifier};
 use airlock_core::{SandboxId, SpiffeId, TrustDomain, UserName};
 use time::OffsetDateTime;
@@ -27,7 +28,7 @@ pub struct TestLog {
 impl TestLog {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.db");
+        let path = dir.path().join("audit");
         Self { _dir: dir, path }
     }
 
@@ -35,9 +36,11 @@ impl TestLog {
         AuditLog::open(&self.path, signer(), ORIGIN).unwrap()
     }
 
-    /// A direct connection, as an attacker with the data directory has.
-    pub fn attacker(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(&self.path).unwrap()
+    /// Direct access to the files, as an attacker with the data directory has.
+    pub fn attacker(&self) -> Attacker {
+        Attacker {
+            dir: self.path.clone(),
+        }
     }
 }
 
@@ -110,14 +113,89 @@ pub fn filled(n: usize, every: usize) -> TestLog {
     t
 }
 
-pub fn body(conn: &rusqlite::Connection, seq: u64) -> Vec<u8> {
-    conn.query_row(
-        "SELECT body FROM events WHERE seq = ?1",
-        [seq as i64],
-        |r| r.get::<_, String>(0),
-    )
-    .unwrap()
-    .into_bytes()
+/// Someone with write access to the log directory, who knows the format
+/// (it is documented) and recomputes checksums unless told not to.
+pub struct Attacker {
+    pub dir: PathBuf,
+}
+
+impl Attacker {
+    fn segment(&self) -> PathBuf {
+        airlock_audit::file::first_segment_path(&self.dir)
+    }
+
+    /// The records of the (first) segment.
+    pub fn records(&self) -> Vec<Record> {
+        format::parse_segment(&std::fs::read(self.segment()).unwrap())
+            .unwrap()
+            .1
+    }
+
+    /// The body stored at `seq`.
+    pub fn body(&self, seq: u64) -> Vec<u8> {
+        self.records()[seq as usize].body.clone()
+    }
+
+    /// Rewrites the segment's records, keeping its header and length.
+    pub fn rewrite(&self, f: impl FnOnce(&mut Vec<Record>)) {
+        let path = self.segment();
+        let bytes = std::fs::read(&path).unwrap();
+        let (_, mut records) = format::parse_segment(&bytes).unwrap();
+        f(&mut records);
+        let mut out = bytes[..airlock_audit::file::HEADER_LEN].to_vec();
+        for r in &records {
+            r.encode(&mut out);
+        }
+        out.resize(out.len().max(bytes.len()), 0);
+        std::fs::write(&path, out).unwrap();
+    }
+
+    /// Changes body bytes of `seq` in place, leaving the checksum stale.
+    pub fn edit_in_place(&self, seq: u64, f: impl FnOnce(&mut [u8])) {
+        let path = self.segment();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let records = format::parse_segment(&bytes).unwrap().1;
+        let at = airlock_audit::file::HEADER_LEN
+            + records[..seq as usize]
+                .iter()
+                .map(|r| format::RECORD_HEADER_LEN + r.body.len())
+                .sum::<usize>()
+            + format::RECORD_HEADER_LEN;
+        f(&mut bytes[at..at + records[seq as usize].body.len()]);
+        std::fs::write(&path, bytes).unwrap();
+    }
+
+    /// Drops every record from `seq` on, marking the new last one as the end
+    /// of a commit so the log looks whole.
+    pub fn truncate(&self, seq: u64) {
+        self.rewrite(|r| {
+            r.truncate(seq as usize);
+            if let Some(last) = r.last_mut() {
+                last.flags |= COMMIT;
+            }
+        });
+    }
+
+    /// The stored checkpoints: `(size, note)`.
+    pub fn checkpoints(&self) -> Vec<(u64, String)> {
+        let bytes = std::fs::read(airlock_audit::file::checkpoint_path(&self.dir)).unwrap();
+        let (entries, _) = format::parse_checkpoints(&bytes).unwrap();
+        entries
+            .into_iter()
+            .map(|e| (e.size, String::from_utf8(e.note).unwrap()))
+            .collect()
+    }
+
+    /// Rewrites the checkpoint file.
+    pub fn rewrite_checkpoints(&self, f: impl FnOnce(&mut Vec<(u64, String)>)) {
+        let mut cps = self.checkpoints();
+        f(&mut cps);
+        let mut out = format::checkpoint_file_header().to_vec();
+        for (size, note) in &cps {
+            format::encode_checkpoint(&mut out, *size, note.as_bytes());
+        }
+        std::fs::write(airlock_audit::file::checkpoint_path(&self.dir), out).unwrap();
+    }
 }
 
 pub fn exists(p: &Path) -> bool {

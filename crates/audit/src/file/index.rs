@@ -1,0 +1,518 @@
+//! The search index: a SQLite file derived from the log (`index.db`).
+//!
+//! It maps each seq to its place in the log and holds the searchable fields
+//! (user, sandbox, action, decision, time, code), parsed from the bodies. A
+//! thread of its own follows the durable tail: it parses new records into
+//! memory at once (recent.rs) and writes them to SQLite in large
+//! transactions, without syncing (WAL, `synchronous=NORMAL`: consistent after
+//! a crash, maybe behind), so it never slows an append. On open the file is
+//! checked against the log and caught up, or rebuilt from scratch. Nothing in
+//! it is trusted: verification never reads it, and every row a search finds
+//! is read back from the log and checked there.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
+
+use crate::error::StoreError;
+use crate::file::format::RECORD_HEADER_LEN;
+use crate::file::recent::IndexRow;
+use crate::file::segments::{Core, Found, Pos};
+use crate::file::sql::{Pooled, as_i64, search_sql, write_rows};
+use crate::query::Query;
+
+/// Bumped when the schema changes: an index of another version is rebuilt.
+const INDEX_VERSION: i64 = 1;
+/// Rows parsed per pass at most.
+const MAX_CHUNK: usize = 50_000;
+/// How long the indexer lets appends accumulate before parsing them, unless
+/// a reader is waiting.
+const GATHER: Duration = Duration::from_millis(100);
+/// Rows held in memory before they are written to SQLite...
+const FLUSH_ROWS: usize = 100_000;
+/// ...or after this long.
+const FLUSH_EVERY: Duration = Duration::from_secs(30);
+/// Rows held in memory at most, when writing them keeps failing.
+const MAX_RECENT: usize = 4 * FLUSH_ROWS;
+/// CPU niceness of the indexer thread.
+const NICE: i32 = 10;
+/// Wait before retrying after an error.
+const RETRY: Duration = Duration::from_secs(1);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS events (
+    seq      INTEGER PRIMARY KEY,
+    seg      INTEGER NOT NULL,
+    off      INTEGER NOT NULL,
+    user     TEXT,
+    sandbox  TEXT,
+    action   TEXT,
+    decision TEXT,
+    time     TEXT,
+    code     TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS events_user ON events(user);
+CREATE INDEX IF NOT EXISTS events_sandbox ON events(sandbox);
+CREATE INDEX IF NOT EXISTS events_action ON events(action);
+CREATE INDEX IF NOT EXISTS events_time ON events(time);
+";
+
+#[derive(Debug)]
+struct State {
+    /// Records before this place are parsed: in `recent` or in SQLite.
+    parsed: Pos,
+    /// Rows below this seq are in SQLite.
+    flushed: u64,
+    /// Parsed rows from `flushed` on, in chunks, in seq order.
+    recent: Vec<Arc<Vec<IndexRow>>>,
+    recent_rows: usize,
+    /// Readers waiting for the index to catch up.
+    waiting: usize,
+    /// The indexer sleeps until told about new records.
+    idle: bool,
+    stop: bool,
+    error: Option<String>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("index lock")
+    }
+}
+
+/// What a search sees of the index: SQLite below `flushed`, then `recent`,
+/// then the log itself from `parsed` on.
+#[derive(Debug)]
+pub(crate) struct View {
+    /// End of the parsed part.
+    pub parsed: Pos,
+    /// End of the part in SQLite.
+    pub flushed: u64,
+    /// Rows from `flushed` to `parsed`, in chunks.
+    pub recent: Vec<Arc<Vec<IndexRow>>>,
+}
+
+impl View {
+    /// No index: everything is read from the log.
+    pub fn none() -> Self {
+        Self {
+            parsed: Pos::START,
+            flushed: 0,
+            recent: Vec::new(),
+        }
+    }
+}
+
+/// The derived index and the thread that keeps it up to date.
+#[derive(Debug)]
+pub(crate) struct Index {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    readers: Mutex<Vec<Connection>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// `DIR/index.db`.
+pub(crate) fn index_path(dir: &Path) -> PathBuf {
+    dir.join("index.db")
+}
+
+impl Index {
+    /// Opens (or rebuilds) the index of the log in `core` and starts
+    /// following it.
+    pub fn open(core: Arc<Core>, log_id: [u8; 16]) -> Result<Self, StoreError> {
+        let path = index_path(&core.dir);
+        let (conn, done) = match open_checked(&path, &core, &log_id) {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::warn!(error = %e, "audit index unusable; rebuilding it from the log");
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(p);
+                }
+                open_checked(&path, &core, &log_id)?
+            }
+        };
+        let behind = core.tail().index - done.index;
+        if behind > 0 {
+            tracing::info!(behind, "audit index catching up with the log");
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                parsed: done,
+                flushed: done.index,
+                recent: Vec::new(),
+                recent_rows: 0,
+                waiting: 0,
+                idle: false,
+                stop: false,
+                error: None,
+            }),
+            cv: Condvar::new(),
+        });
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("audit-index".into())
+                .spawn(move || Indexer { core, shared, conn }.run())
+                .map_err(|e| StoreError::Other(format!("cannot start the audit indexer: {e}")))?
+        };
+        Ok(Self {
+            path,
+            shared,
+            readers: Mutex::new(Vec::new()),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Tells the indexer the log grew (cheap when it is already busy).
+    pub fn notify(&self) {
+        let mut st = self.shared.lock();
+        if st.idle {
+            st.idle = false;
+            self.shared.cv.notify_all();
+        }
+    }
+
+    /// Waits (at most `timeout`) until everything before `size` is parsed;
+    /// returns what a search sees.
+    pub fn view(&self, size: u64, timeout: Duration) -> View {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        st.waiting += 1;
+        self.shared.cv.notify_all();
+        while st.parsed.index < size && st.error.is_none() && !st.stop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st = self.shared.cv.wait_timeout(st, left).expect("index lock").0;
+        }
+        st.waiting -= 1;
+        View {
+            parsed: st.parsed,
+            flushed: st.flushed,
+            recent: st.recent.clone(),
+        }
+    }
+
+    /// Where the seq is in the log: `(segment number, offset)`.
+    pub fn locate(&self, seq: u64) -> Result<Option<(u64, u64)>, StoreError> {
+        let recent = {
+            let st = self.shared.lock();
+            (st.flushed <= seq).then(|| st.recent.clone())
+        };
+        if let Some(recent) = recent {
+            // Chunks and the rows in them are in seq order.
+            let i = recent.partition_point(|c| c.last().is_some_and(|r| r.seq < seq));
+            let row = recent.get(i).and_then(|c| {
+                let j = c.partition_point(|r| r.seq < seq);
+                c.get(j).filter(|r| r.seq == seq)
+            });
+            return Ok(row.map(|r| (r.seg, r.off)));
+        }
+        let conn = self.reader()?;
+        let sql = "SELECT seg, off FROM events WHERE seq = ?1";
+        let found = conn
+            .conn()
+            .prepare_cached(sql)?
+            .query_row([as_i64(seq)], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?;
+        Ok(found.map(|(s, o)| (s as u64, o as u64)))
+    }
+
+    /// `(seq, segment number, offset)` of the SQLite rows below `upto`
+    /// matching `q`, in its order.
+    pub fn search(
+        &self,
+        q: &Query,
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, u64, u64)>, StoreError> {
+        let (sql, args) = search_sql(q, upto, limit);
+        let conn = self.reader()?;
+        let mut stmt = conn.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, i64>(2)? as u64,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn reader(&self) -> Result<Pooled<'_>, StoreError> {
+        let pooled = self.readers.lock().expect("pool lock").pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let c = Connection::open_with_flags(&self.path, flags)?;
+                c.busy_timeout(Duration::from_secs(10))?;
+                c.pragma_update(None, "query_only", true)?;
+                c
+            }
+        };
+        Ok(Pooled {
+            conn: Some(conn),
+            pool: &self.readers,
+        })
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        // The indexer writes what it holds, so a clean restart parses nothing.
+        self.shared.lock().stop = true;
+        self.shared.cv.notify_all();
+        if let Some(t) = self.thread.lock().expect("thread lock").take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Opens the index and finds where it ends in the log; Err when it does not
+/// belong to this log or does not match it (the caller rebuilds it).
+fn open_checked(
+    path: &Path,
+    core: &Core,
+    log_id: &[u8; 16],
+) -> Result<(Connection, Pos), StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -131_072)?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version != 0 && version != INDEX_VERSION {
+        return Err(StoreError::Corrupt(format!("index version {version}")));
+    }
+    conn.execute_batch(SCHEMA)?;
+    conn.pragma_update(None, "user_version", INDEX_VERSION)?;
+    let stored: Option<Vec<u8>> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'log_id'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match stored {
+        Some(id) if id != log_id => {
+            return Err(StoreError::Corrupt("index of another log".into()));
+        }
+        Some(_) => {}
+        None => {
+            conn.execute("DELETE FROM events", [])?;
+            let sql = "INSERT INTO meta (key, value) VALUES ('log_id', ?1)";
+            conn.execute(sql, [&log_id[..]])?;
+        }
+    }
+    // Rows past the log's end cannot be right (the log is checked against
+    // its checkpoints separately); the last row left must point at its record.
+    let tail = core.tail();
+    conn.execute("DELETE FROM events WHERE seq >= ?1", [as_i64(tail.index)])?;
+    let sql = "SELECT seq, seg, off FROM events ORDER BY seq DESC LIMIT 1";
+    let last = conn
+        .query_row(sql, [], |r| {
+            let get = |i| r.get::<_, i64>(i).map(|v| v as u64);
+            Ok((get(0)?, get(1)?, get(2)?))
+        })
+        .optional()?;
+    let Some((seq, seg, off)) = last else {
+        return Ok((conn, Pos::START));
+    };
+    let body = core.read_one(seg, off, seq)?;
+    let idx = {
+        let segs = core.segments.read().expect("segments lock");
+        segs.binary_search_by_key(&seg, |s| s.number).ok()
+    };
+    match (body, idx) {
+        (Some(body), Some(idx)) => {
+            let offset = off + (RECORD_HEADER_LEN + body.len()) as u64;
+            let pos = Pos {
+                seg: idx,
+                offset,
+                index: seq + 1,
+            };
+            Ok((conn, pos))
+        }
+        _ => Err(StoreError::Corrupt(format!(
+            "index row {seq} does not match the log"
+        ))),
+    }
+}
+
+/// What the indexer wakes up for.
+enum Work {
+    /// Records from here on are waiting to be parsed.
+    Parse(Pos),
+    /// Recent rows have waited long enough to be written.
+    Flush,
+    /// The store is closing.
+    Stop,
+}
+
+/// The indexer thread's state.
+struct Indexer {
+    core: Arc<Core>,
+    shared: Arc<Shared>,
+    conn: Connection,
+}
+
+impl Indexer {
+    fn run(mut self) {
+        // Indexing is catch-up work: on a busy machine it should yield the
+        // CPU to the threads appending and waiting for acknowledgements.
+        let me = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(me), NICE) {
+            tracing::debug!(error = %e, "cannot lower the audit indexer's priority");
+        }
+        let mut flushed_at = Instant::now();
+        loop {
+            match self.wait_for_work(flushed_at) {
+                Work::Stop => {
+                    self.flush();
+                    return;
+                }
+                Work::Parse(from) if self.parse(from).is_err() => self.backoff(),
+                Work::Parse(_) | Work::Flush => {}
+            }
+            let (rows, waiting) = {
+                let st = self.shared.lock();
+                (st.recent_rows, st.waiting)
+            };
+            let due = rows >= FLUSH_ROWS || (rows > 0 && flushed_at.elapsed() >= FLUSH_EVERY);
+            if due && waiting == 0 {
+                if self.flush() {
+                    flushed_at = Instant::now();
+                } else {
+                    self.backoff();
+                }
+            }
+        }
+    }
+
+    /// Sleeps until there is something to do.
+    fn wait_for_work(&self, flushed_at: Instant) -> Work {
+        let mut st = self.shared.lock();
+        loop {
+            if st.stop {
+                return Work::Stop;
+            }
+            let behind = self.core.tail().index > st.parsed.index;
+            if behind && st.recent_rows < MAX_RECENT {
+                break;
+            }
+            let flush_in = FLUSH_EVERY.saturating_sub(flushed_at.elapsed());
+            if st.recent_rows > 0 && flush_in.is_zero() {
+                return Work::Flush;
+            }
+            st.idle = true;
+            st = if st.recent_rows > 0 {
+                self.shared
+                    .cv
+                    .wait_timeout(st, flush_in)
+                    .expect("index lock")
+                    .0
+            } else {
+                self.shared.cv.wait(st).expect("index lock")
+            };
+        }
+        st.idle = false;
+        // Let appends accumulate, unless a reader is waiting.
+        if st.waiting == 0 {
+            st = self
+                .shared
+                .cv
+                .wait_timeout(st, GATHER)
+                .expect("index lock")
+                .0;
+        }
+        Work::Parse(st.parsed)
+    }
+
+    fn backoff(&self) {
+        let st = self.shared.lock();
+        if !st.stop {
+            let _ = self.shared.cv.wait_timeout(st, RETRY).expect("index lock");
+        }
+    }
+
+    /// Parses records from `from` into a new chunk of recent rows.
+    fn parse(&self, from: Pos) -> Result<(), ()> {
+        let mut rows = Vec::new();
+        let mut parsed = from;
+        let mut damaged = None;
+        let segs = self.core.segments.read().expect("segments lock").clone();
+        let res = self.core.scan(from, false, &mut |at, found| match found {
+            Found::Record(r) => {
+                // Segments only grow in number: one scanned and missing from
+                // the list taken before the scan cannot be; stop there.
+                let Some(seg) = segs.get(at.seg) else {
+                    return false;
+                };
+                rows.push(IndexRow::new(at.index, seg.number, at.offset, r.body));
+                parsed = Pos {
+                    seg: at.seg,
+                    offset: r.end,
+                    index: at.index + 1,
+                };
+                rows.len() < MAX_CHUNK
+            }
+            Found::Unreadable(d) => {
+                damaged = Some(d);
+                false
+            }
+        });
+        let mut st = self.shared.lock();
+        st.recent_rows += rows.len();
+        if !rows.is_empty() {
+            st.recent.push(Arc::new(rows));
+        }
+        st.parsed = parsed;
+        let error = match (res, damaged) {
+            (Err(e), _) => Some(e.to_string()),
+            (Ok(()), Some(d)) if parsed == from => Some(d),
+            _ => None,
+        };
+        if let Some(e) = &error {
+            tracing::warn!(error = %e, "audit index cannot read the log further");
+        }
+        let failed = error.is_some();
+        st.error = error;
+        self.shared.cv.notify_all();
+        if failed { Err(()) } else { Ok(()) }
+    }
+
+    /// Writes the recent rows to SQLite in one transaction; false on error.
+    fn flush(&mut self) -> bool {
+        let (chunks, upto) = {
+            let st = self.shared.lock();
+            (st.recent.clone(), st.parsed.index)
+        };
+        if chunks.is_empty() {
+            return true;
+        }
+        if let Err(e) = write_rows(&mut self.conn, &chunks) {
+            tracing::warn!(error = %e, "cannot write the audit index; will retry");
+            return false;
+        }
+        let mut st = self.shared.lock();
+        st.flushed = upto;
+        st.recent.drain(..chunks.len());
+        st.recent_rows -= chunks.iter().map(|c| c.len()).sum::<usize>();
+        true
+    }
+}
