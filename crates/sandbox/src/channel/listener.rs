@@ -9,14 +9,21 @@ use airlock_core::SandboxId;
 use airlock_mux::{Incoming, Mux, Stream, recv_frame, send_frame};
 use airlock_wire::{Control, Decoder, Frame, PROTOCOL_VERSION, Role};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::conn::{InitConn, Inner};
 use super::error::ChannelError;
 use super::issuer::Issuer;
 use crate::token::InitToken;
 
-/// How long a connecting peer has to say hello.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connecting peer has to say hello. init sends it right after
+/// connecting on a local socket; a short bound keeps squatters brief.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connections that have not said hello yet, per sandbox. Only root in the
+/// sandbox can connect (the socket is 0600, owned by the sandbox's root),
+/// and it could stop init anyway; the bound keeps the host's memory safe
+/// from a flood of silent connections.
+const MAX_PENDING_HELLOS: usize = 8;
 
 /// What [`listen`] needs to know about one sandbox.
 #[derive(Debug, Clone)]
@@ -42,6 +49,7 @@ pub fn listen(config: ChannelConfig, issuer: Arc<dyn Issuer>) -> Result<InitConn
     let weak = Arc::downgrade(&inner);
     let task = tokio::spawn(async move {
         let config = Arc::new(config);
+        let pending = Arc::new(Semaphore::new(MAX_PENDING_HELLOS));
         loop {
             let sock = match listener.accept().await {
                 Ok((sock, _)) => sock,
@@ -52,7 +60,17 @@ pub fn listen(config: ChannelConfig, issuer: Arc<dyn Issuer>) -> Result<InitConn
                 }
             };
             let Some(inner) = weak.upgrade() else { return };
-            tokio::spawn(handshake(sock, config.clone(), issuer.clone(), inner));
+            let Ok(permit) = pending.clone().try_acquire_owned() else {
+                tracing::warn!(sandbox = %config.sandbox_id, "too many connections without hello; dropping one");
+                continue;
+            };
+            tokio::spawn(handshake(
+                sock,
+                config.clone(),
+                issuer.clone(),
+                inner,
+                permit,
+            ));
         }
     });
     inner.set_accept_task(task.abort_handle());
@@ -85,9 +103,11 @@ async fn handshake(
     config: Arc<ChannelConfig>,
     issuer: Arc<dyn Issuer>,
     inner: Arc<Inner>,
+    pending: OwnedSemaphorePermit,
 ) {
     let mut decoder = Decoder::new();
     let hello = tokio::time::timeout(HELLO_TIMEOUT, recv_frame(&mut sock, &mut decoder)).await;
+    drop(pending);
     let Ok(Ok(frame)) = hello else {
         tracing::debug!("channel peer said no hello");
         return;

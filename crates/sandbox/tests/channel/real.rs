@@ -122,6 +122,8 @@ async fn run_checks(sb: Arc<Real>) {
     let (root, _, _) = sb.sh(User::Root, "id -u").await;
     assert_eq!(root, "0\n");
 
+    report_numbers(&sb).await;
+
     // A PTY with resize.
     let mut req = ExecRequest::new(["sh", "-c", "stty size; read x; stty size"]);
     req.tty = Some(Tty {
@@ -238,4 +240,26 @@ fn client_binary() -> Vec<u8> {
     let bytes = std::fs::read(if ok { &stripped } else { &exe }).unwrap();
     let _ = std::fs::remove_file(&stripped);
     bytes
+}
+
+/// Prints exec round-trip latency and init's memory inside this sandbox
+/// (numbers for the docs; the bounds only catch gross regressions).
+async fn report_numbers(sb: &Real) {
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let start = std::time::Instant::now();
+        let session = sb.conn.exec(ExecRequest::new(["true"])).await.unwrap();
+        session.wait_with_output().await.unwrap();
+        times.push(start.elapsed());
+    }
+    times.sort();
+    let (rss, _, _) = sb.sh(User::Root, "grep VmRSS /proc/1/status").await;
+    eprintln!(
+        "{}: exec `true` round trip median {:?} (max {:?}); init {}",
+        sb.handle.class,
+        times[10],
+        times[19],
+        rss.trim()
+    );
+    assert!(times[10] < Duration::from_secs(1));
 }

@@ -135,3 +135,25 @@ async fn the_proxy_bridge_relays_to_the_host_proxy_socket() {
         "{seen}"
     );
 }
+
+#[tokio::test]
+async fn silent_connections_cannot_crowd_out_init() {
+    let mut sb = Sandbox::start().await;
+    // Far more idle connections than the host keeps waiting for a hello.
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        if let Ok(s) = tokio::net::UnixStream::connect(sb.path("host/ctl.sock")).await {
+            idle.push(s);
+        }
+    }
+    // A host restart makes init reconnect while the idle ones are still open.
+    sb.relisten();
+    for _ in 0..50 {
+        if let Ok(s) = tokio::net::UnixStream::connect(sb.path("host/ctl.sock")).await {
+            idle.push(s);
+        }
+    }
+    sb.wait_ready().await;
+    let out = sb.sh(User::Agent, "echo fine").await;
+    assert_eq!(text(&out.stdout), "fine\n");
+}

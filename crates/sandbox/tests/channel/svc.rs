@@ -79,6 +79,13 @@ async fn followed_logs_stream_new_output() {
         ))
         .await
         .unwrap();
+    // Follow once some lines exist, so `tail 1` has something to skip.
+    while !std::fs::read_to_string(sb.path("log/ticker.log"))
+        .unwrap_or_default()
+        .contains("tick 3")
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (w, mut r) = tokio::io::duplex(64 * 1024);
     let conn = sb.conn.clone();
     let follower = tokio::spawn(async move { conn.svc_logs("ticker", true, Some(1), w).await });
@@ -95,6 +102,10 @@ async fn followed_logs_stream_new_output() {
         seen.push_str(&text(&buf[..n]));
     }
     follower.abort();
+    assert!(
+        !seen.contains("tick 1\n") && !seen.contains("tick 2\n"),
+        "{seen}"
+    );
     assert!(
         !seen.contains("tick 1\n") || seen.starts_with("tick 1"),
         "{seen}"
