@@ -18,20 +18,33 @@ use airlock_sandbox::token::InitToken;
 pub const AGENT: u32 = 1000;
 pub const SANDBOX: &str = "sb-chantest";
 
-/// The static init binary.
+/// The static init binary: `$AIRLOCK_INIT_BIN`, else what
+/// `scripts/build-init.sh` builds (run once here if it is not built yet).
 pub fn init_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("AIRLOCK_INIT_BIN") {
-        return p.into();
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), PathBuf::from);
-    let bin = target.join("x86_64-unknown-linux-gnu/release/airlock-init");
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/build-init.sh first (or set AIRLOCK_INIT_BIN)",
-        bin.display()
-    );
-    bin
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("AIRLOCK_INIT_BIN") {
+            return p.into();
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), PathBuf::from);
+        let bin = target.join("x86_64-unknown-linux-gnu/release/airlock-init");
+        if !bin.exists() {
+            let out = Command::new(root.join("scripts/build-init.sh"))
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("run scripts/build-init.sh");
+            assert!(out.status.success(), "scripts/build-init.sh failed");
+        }
+        assert!(
+            bin.exists(),
+            "{} is missing: run scripts/build-init.sh",
+            bin.display()
+        );
+        bin
+    })
+    .clone()
 }
 
 /// Issues identities with a real CA, as the control plane will.
