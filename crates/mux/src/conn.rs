@@ -90,7 +90,9 @@ impl Mux {
     {
         let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
         let (prio_tx, prio_rx) = mpsc::channel(PRIORITY_QUEUE);
-        let (incoming_tx, incoming_rx) = mpsc::channel(16);
+        // As deep as the stream limit: a burst of requests read in one go must
+        // not be refused just because the acceptor has not run yet.
+        let (incoming_tx, incoming_rx) = mpsc::channel(MAX_PEER_STREAMS);
         let shared = Arc::new(Shared {
             role,
             out: out_tx,

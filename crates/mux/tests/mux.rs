@@ -125,3 +125,63 @@ async fn dropping_an_unfinished_stream_cancels_it() {
     drop(s);
     assert_eq!(peer.recv().await, Some(Inbound::Control(Control::Cancel)));
 }
+
+#[tokio::test]
+async fn a_peer_flooding_control_messages_is_disconnected() {
+    let (a, mut raw) = tokio::io::duplex(4 * 1024 * 1024);
+    let (host, _) = Mux::start(a, Role::Host, Decoder::new());
+    let _unread = host.open(&exec()).await.unwrap();
+    let mut bytes = Vec::new();
+    for pid in 0..100 {
+        Frame::control(2, &Control::Started { pid }).encode_into(&mut bytes);
+    }
+    raw.write_all(&bytes).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), host.closed())
+        .await
+        .expect("disconnected");
+}
+
+#[tokio::test]
+async fn too_many_peer_streams_are_refused_not_queued() {
+    let (a, raw) = tokio::io::duplex(4 * 1024 * 1024);
+    let (_host, mut incoming) = Mux::start(a, Role::Host, Decoder::new());
+    let (mut rd, mut wr) = tokio::io::split(raw);
+    let mut bytes = Vec::new();
+    let n = airlock_mux::MAX_PEER_STREAMS as u32 + 5;
+    for i in 0..n {
+        Frame::control(2 * i + 1, &Control::JwtBundleRequest).encode_into(&mut bytes);
+    }
+    wr.write_all(&bytes).await.unwrap();
+    // Accept (and hold) as many as are admitted.
+    let mut held = Vec::new();
+    while let Ok(Some(s)) =
+        tokio::time::timeout(Duration::from_millis(300), incoming.accept()).await
+    {
+        held.push(s);
+    }
+    assert_eq!(held.len(), airlock_mux::MAX_PEER_STREAMS);
+    // The rest got an error on their stream.
+    let mut decoder = Decoder::new();
+    let mut errors = 0;
+    while errors < 5 {
+        let f = airlock_mux::recv_frame(&mut rd, &mut decoder)
+            .await
+            .unwrap();
+        if matches!(f.to_control(), Ok(Control::Error { .. })) {
+            errors += 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn credit_beyond_the_window_is_a_protocol_error() {
+    let (a, mut raw) = tokio::io::duplex(64 * 1024);
+    let (host, _) = Mux::start(a, Role::Host, Decoder::new());
+    let _s = host.open(&exec()).await.unwrap();
+    raw.write_all(&Frame::credit(2, u32::MAX).encode())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), host.closed())
+        .await
+        .expect("disconnected");
+}
