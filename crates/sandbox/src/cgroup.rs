@@ -86,10 +86,13 @@ async fn remove_dirs(parent: &str, id: &str) {
 /// SIGKILLs every process of sandbox `id` and waits (up to 2 s) until they
 /// are gone: out of the cgroup (at exit) and reaped (runsc treats a zombie
 /// as alive and would wait a second for it).
-pub async fn kill_all_and_wait(parent: &str, id: &str) {
+///
+/// `known` are pids recorded at start: those that already exited are no
+/// longer in the cgroup but may still be unreaped children of ours.
+pub async fn kill_all_and_wait(parent: &str, id: &str, known: Vec<u32>) {
     let dirs = leftovers(parent, id);
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    let mut killed = Vec::new();
+    let mut killed = known;
     loop {
         let procs: Vec<u32> = dirs.iter().flat_map(|d| procs(d)).collect();
         // Our own children (the node is a subreaper) are reaped here; others
@@ -107,6 +110,14 @@ pub async fn kill_all_and_wait(parent: &str, id: &str) {
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+/// The processes in sandbox `id`'s cgroup (from its first hierarchy).
+pub fn pids(parent: &str, id: &str) -> Vec<u32> {
+    leftovers(parent, id)
+        .first()
+        .map(|d| procs(d))
+        .unwrap_or_default()
 }
 
 fn procs(dir: &Path) -> Vec<u32> {

@@ -24,6 +24,12 @@ pub struct SandboxRecord {
     pub image: String,
     /// Unix seconds at creation.
     pub created: i64,
+    /// The runtime's host processes right after start (runc's container
+    /// init; runsc's sandbox, gofer, stubs). They are this node's children
+    /// (it is their subreaper), and removal reaps them even after they
+    /// exited and left the cgroup.
+    #[serde(default)]
+    pub pids: Vec<u32>,
 }
 
 impl SandboxRecord {
@@ -34,6 +40,7 @@ impl SandboxRecord {
             class: spec.backend,
             image: image.to_string(),
             created: time::OffsetDateTime::now_utc().unix_timestamp(),
+            pids: Vec::new(),
         }
     }
 }

@@ -238,7 +238,8 @@ impl Node {
             }
             return Err(e);
         }
-        inventory::write_record(paths, &SandboxRecord::new(spec, &image.info.name))?;
+        let mut record = SandboxRecord::new(spec, &image.info.name);
+        inventory::write_record(paths, &record)?;
         let token = InitToken::generate();
         let template =
             self.templates
@@ -257,6 +258,8 @@ impl Node {
         })?;
         write_spec(paths, &oci)?;
         backend.start(spec.id.as_str(), paths).await?;
+        record.pids = cgroup::pids(&self.layout.cgroup_parent(), spec.id.as_str());
+        inventory::write_record(paths, &record)?;
         Ok(SandboxHandle {
             id: spec.id.clone(),
             class: spec.backend,
@@ -300,7 +303,10 @@ impl Node {
         };
         // Kill first, through the cgroup: runsc's own kill waits about a
         // second for the sandbox to die; with it dead, delete takes ~20 ms.
-        cgroup::kill_all_and_wait(&self.layout.cgroup_parent(), id).await;
+        let pids = inventory::read_record(&self.layout.sandbox_str(id))
+            .map(|r| r.pids)
+            .unwrap_or_default();
+        cgroup::kill_all_and_wait(&self.layout.cgroup_parent(), id, pids).await;
         for b in all {
             if let Err(e) = b.delete(id).await {
                 warn!(id, backend = %b.class(), error = %e, "runtime delete failed");
