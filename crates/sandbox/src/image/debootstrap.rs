@@ -240,13 +240,13 @@ fn airlockify(root: &Path) -> std::io::Result<()> {
     append("etc/shadow", "agent:!:19000:0:99999:7:::\n", "agent:")?;
     std::fs::write(root.join("etc/resolv.conf"), super::host::RESOLV)?;
     std::fs::write(root.join("etc/hostname"), "sandbox\n")?;
-    for d in ["home/agent", "workspace", "run/airlock-host", ".airlock"] {
+    for d in ["home/agent", "workspace", "run/airlock-host"] {
         std::fs::create_dir_all(root.join(d))?;
     }
     for d in ["home/agent", "workspace"] {
         std::os::unix::fs::chown(root.join(d), Some(1000), Some(1000))?;
     }
-    std::fs::write(root.join(".airlock/airlock-init"), b"")?;
+    super::add_airlock_dirs(root)?;
     let archives = root.join("var/cache/apt/archives");
     if let Ok(entries) = std::fs::read_dir(&archives) {
         for e in entries.flatten() {

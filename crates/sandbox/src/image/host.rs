@@ -104,8 +104,7 @@ fn populate(root: &Path) -> std::io::Result<()> {
     for d in ["home/agent", "workspace"] {
         std::os::unix::fs::chown(root.join(d), Some(1000), Some(1000))?;
     }
-    // Mount point for init's binary (a bind mount needs a file to cover).
-    fs::write(root.join(".airlock/airlock-init"), b"")?;
+    super::add_airlock_dirs(root)?;
     for l in ["bin", "lib", "lib32", "lib64", "libx32", "sbin"] {
         // Only the ones the host has, so no symlink dangles.
         if Path::new("/usr").join(l).is_dir() {

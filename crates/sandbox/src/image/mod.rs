@@ -27,7 +27,8 @@ use crate::spec::ImageMounts;
 /// The default image's name.
 pub const HOST_IMAGE: &str = "host";
 /// Version of the image layout; an image of another version is rebuilt.
-const FORMAT: u32 = 1;
+/// 2: `/.airlock/bin/airlock` (the in-sandbox CLI) added.
+const FORMAT: u32 = 2;
 
 /// How an image was made (`image.json`): enough to rebuild it the same way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +200,17 @@ fn write_info(dir: &Path, info: &ImageInfo) -> Result<()> {
     fs::write(&tmp, json).map_err(SandboxError::io(format!("writing {}", tmp.display())))?;
     fs::rename(&tmp, dir.join("image.json"))
         .map_err(SandboxError::io(format!("renaming {}", tmp.display())))
+}
+
+/// What every image has for Airlock: the mount point of init's binary (a
+/// bind mount needs a file to cover) and the in-sandbox CLI, which is init's
+/// multi-call binary under the name `airlock` (`/.airlock/bin` is on PATH).
+fn add_airlock_dirs(root: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(root.join(".airlock/bin"))?;
+    fs::write(root.join(".airlock/airlock-init"), b"")?;
+    let link = root.join(".airlock/bin/airlock");
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink("../airlock-init", link)
 }
 
 /// The host's dpkg architecture name.

@@ -198,7 +198,8 @@ impl Render<'_> {
 
     fn env(&self) -> Vec<String> {
         let mut env = vec![
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/.airlock/bin"
+                .to_string(),
             "HOME=/root".to_string(),
             "LANG=C.UTF-8".to_string(),
             format!("{TOKEN_ENV}={}", self.token.as_str()),

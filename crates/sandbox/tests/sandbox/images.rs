@@ -26,6 +26,9 @@ async fn host_image_has_a_clean_etc_and_no_host_secrets() {
         );
     }
     assert!(root.join("etc/ssl/certs/ca-certificates.crt").exists());
+    // The in-sandbox CLI is init's binary under another name.
+    let cli = std::fs::read_link(root.join(".airlock/bin/airlock")).unwrap();
+    assert_eq!(cli, std::path::Path::new("../airlock-init"));
     assert!(
         std::fs::read_to_string(root.join("etc/resolv.conf"))
             .unwrap()

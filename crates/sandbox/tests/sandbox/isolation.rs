@@ -19,7 +19,8 @@ async fn image_is_read_only_and_the_writable_layer_dies_with_the_sandbox() {
                  python3 -c 'import os; print(\"passwd\", os.stat(\"/etc/passwd\").st_uid); \
                    [print(\"agent\", os.stat(p).st_uid) for p in (\"/home/agent\", \"/workspace\")]'
                  test -e /etc/shadow && echo SHADOW || echo NO_SHADOW
-                 ls /root | wc -l | sed 's/^/ROOT_ENTRIES /'",
+                 ls /root | wc -l | sed 's/^/ROOT_ENTRIES /'
+                 echo CLI $(command -v airlock)",
             )
             .await;
         for want in [
@@ -29,6 +30,7 @@ async fn image_is_read_only_and_the_writable_layer_dies_with_the_sandbox() {
             "agent 1000",
             "NO_SHADOW",
             "ROOT_ENTRIES 0",
+            "CLI /.airlock/bin/airlock",
         ] {
             assert!(out.contains(want), "{class}: {want} not in {out}");
         }
