@@ -203,15 +203,12 @@ impl Manager {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(out_log))
             .stderr(Stdio::from(err_log));
+        // Before the spawn, so the marker precedes the service's own output.
+        let _ = writeln!(log, "--- airlock: starting {:?}", exec.argv);
         let spawned = self
             .reaper
             .spawn(&mut cmd, opts)
             .map_err(|e| format!("cannot start {name}: {e}"))?;
-        let _ = writeln!(
-            log,
-            "--- airlock: started {:?} (pid {})",
-            exec.argv, spawned.pid
-        );
         let (tx, rx) = watch::channel(false);
         let manager = self.clone();
         let name = name.to_owned();

@@ -255,3 +255,26 @@ async fn reports_round_trip_latency_and_init_memory() {
     let kib: u64 = rss.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(kib < 64 * 1024, "init uses {kib} KiB");
 }
+
+#[tokio::test]
+async fn many_concurrent_execs_all_run() {
+    let sb = Sandbox::start().await;
+    let runs = (0..40).map(|i| {
+        let conn = sb.conn.clone();
+        async move {
+            let req = ExecRequest::new(["sh", "-c", &format!("echo {i}")]);
+            let out = conn
+                .exec(req)
+                .await
+                .unwrap()
+                .wait_with_output()
+                .await
+                .unwrap();
+            assert_eq!(text(&out.stdout), format!("{i}\n"));
+        }
+    });
+    let handles: Vec<_> = runs.map(tokio::spawn).collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+}
