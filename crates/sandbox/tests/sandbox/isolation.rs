@@ -219,3 +219,40 @@ pub fn field<'a>(out: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{key} not in {out}"))
         .trim()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_files_devices_raw_sockets_and_modules_are_out_of_reach() {
+    let t = TestNode::new().await;
+    // Paths that exist on the host: the node's own state and run dirs.
+    let state = t.state.path().display().to_string();
+    let run = t.run_dir.display().to_string();
+    let script = format!(
+        "for p in {state} {run} /etc/shadow /root/.ssh; do test -e $p && echo \"SEES $p\" || echo \"HIDDEN $p\"; done
+         for d in /tmp /workspace; do
+           if mknod $d/mem c 1 1 2>/dev/null; then
+             head -c 1 $d/mem >/dev/null 2>&1 && echo \"DEVICE_READABLE $d\" || echo \"DEVICE_UNUSABLE $d\"
+           else echo \"MKNOD_BLOCKED $d\"; fi
+         done
+         python3 -c 'import socket
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); print(\"RAW_OK\")
+except OSError as e:
+    print(\"RAW_BLOCKED\", e.errno)'
+         python3 -c 'import ctypes; l=ctypes.CDLL(None, use_errno=True); \
+           r=l.syscall(175, 0, 0, 0); print(\"INIT_MODULE\", r, ctypes.get_errno())'"
+    );
+    for class in BACKENDS {
+        let out = t.run(class, &script).await;
+        assert!(!out.contains("SEES"), "{class}: {out}");
+        assert_eq!(out.matches("HIDDEN").count(), 4, "{class}: {out}");
+        // runc refuses mknod (no CAP_MKNOD); gVisor may create the node
+        // in its own filesystem, but it reaches no host device.
+        assert!(!out.contains("DEVICE_READABLE"), "{class}: {out}");
+        if class == IsolationClass::Runc {
+            assert_eq!(out.matches("MKNOD_BLOCKED").count(), 2, "{out}");
+        }
+        for want in ["RAW_BLOCKED", "INIT_MODULE -1"] {
+            assert!(out.contains(want), "{class}: {want} not in {out}");
+        }
+    }
+}
