@@ -24,7 +24,7 @@ use crate::queue::Queue;
 use crate::store::{AuditStore, Row, StoredCheckpoint};
 use crate::validate::MAX_EVENT_BYTES;
 use crate::verify::{LogVerifier, VerifyReport};
-use crate::writer::{AppendReceipt, Request, SignedCheckpoint, Stats, Writer};
+use crate::writer::{AppendReceipt, Reply, Request, SignedCheckpoint, Stats, Writer};
 
 /// Tunables of [`AuditLog::open_with`].
 #[derive(Debug, Clone)]
@@ -174,14 +174,12 @@ impl AuditLog {
     /// Validates and appends one event; resolves once it is durable.
     /// On error the operation that needed the event must be refused.
     pub async fn append(&self, event: AuditEvent) -> Result<AppendReceipt, AuditError> {
-        let rx = self.send_append(vec![event])?;
-        first(rx.await.map_err(|_| AuditError::Closed)?)
+        first(self.append_many(vec![event]).await)
     }
 
     /// [`AuditLog::append`] for threads outside an async runtime.
     pub fn append_blocking(&self, event: AuditEvent) -> Result<AppendReceipt, AuditError> {
-        let rx = self.send_append(vec![event])?;
-        first(rx.blocking_recv().map_err(|_| AuditError::Closed)?)
+        first(self.append_many_blocking(vec![event]))
     }
 
     /// Appends several events atomically (all durable, or none), in order.
@@ -189,7 +187,12 @@ impl AuditLog {
         &self,
         events: Vec<AuditEvent>,
     ) -> Result<Vec<AppendReceipt>, AuditError> {
-        let rx = self.send_append(events)?;
+        let tails = encode(&events)?;
+        let (reply, rx) = oneshot::channel();
+        self.send(Request::Append {
+            tails,
+            reply: Reply::Async(reply),
+        })?;
         rx.await.map_err(|_| AuditError::Closed)?
     }
 
@@ -198,28 +201,13 @@ impl AuditLog {
         &self,
         events: Vec<AuditEvent>,
     ) -> Result<Vec<AppendReceipt>, AuditError> {
-        let rx = self.send_append(events)?;
-        rx.blocking_recv().map_err(|_| AuditError::Closed)?
-    }
-
-    /// Validates and encodes on the caller's thread (so the single writer
-    /// only splices, hashes and writes), then queues.
-    fn send_append(
-        &self,
-        events: Vec<AuditEvent>,
-    ) -> Result<oneshot::Receiver<Result<Vec<AppendReceipt>, AuditError>>, AuditError> {
-        let mut tails = Vec::with_capacity(events.len());
-        for ev in &events {
-            ev.validate()?;
-            let tail = ev.encode_tail();
-            if tail.len() > MAX_EVENT_BYTES {
-                return Err(AuditError::TooLarge(tail.len()));
-            }
-            tails.push(tail);
-        }
-        let (reply, rx) = oneshot::channel();
-        self.send(Request::Append { tails, reply })?;
-        Ok(rx)
+        let tails = encode(&events)?;
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
+        self.send(Request::Append {
+            tails,
+            reply: Reply::Blocking(reply),
+        })?;
+        rx.recv().map_err(|_| AuditError::Closed)?
     }
 
     fn send(&self, req: Request) -> Result<(), AuditError> {
@@ -230,15 +218,19 @@ impl AuditLog {
     /// appended since the last one) and returns the latest checkpoint.
     pub async fn checkpoint_now(&self) -> Result<SignedCheckpoint, AuditError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Request::Checkpoint { reply })?;
+        self.send(Request::Checkpoint {
+            reply: Reply::Async(reply),
+        })?;
         rx.await.map_err(|_| AuditError::Closed)?
     }
 
     /// [`AuditLog::checkpoint_now`] for threads outside an async runtime.
     pub fn checkpoint_now_blocking(&self) -> Result<SignedCheckpoint, AuditError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Request::Checkpoint { reply })?;
-        rx.blocking_recv().map_err(|_| AuditError::Closed)?
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
+        self.send(Request::Checkpoint {
+            reply: Reply::Blocking(reply),
+        })?;
+        rx.recv().map_err(|_| AuditError::Closed)?
     }
 
     /// Events matching `query` (see [`crate::query::QueryParams`] to parse
@@ -369,6 +361,21 @@ impl AuditLog {
 
 fn decode(body: &[u8]) -> Result<AuditEvent, AuditError> {
     Ok(AuditEvent::decode(body)?)
+}
+
+/// Validates and encodes on the caller's thread, so that the single writer
+/// only splices, hashes and writes.
+fn encode(events: &[AuditEvent]) -> Result<Vec<Vec<u8>>, AuditError> {
+    let mut tails = Vec::with_capacity(events.len());
+    for ev in events {
+        ev.validate()?;
+        let tail = ev.encode_tail();
+        if tail.len() > MAX_EVENT_BYTES {
+            return Err(AuditError::TooLarge(tail.len()));
+        }
+        tails.push(tail);
+    }
+    Ok(tails)
 }
 
 fn first(r: Result<Vec<AppendReceipt>, AuditError>) -> Result<AppendReceipt, AuditError> {

@@ -112,7 +112,12 @@ impl FileStore {
     /// (two would hand out the same seqs), so this takes an exclusive lock
     /// on `DIR/lock` first.
     pub fn open_with(dir: &Path, options: Options) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(io_error("cannot create", dir))?;
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir).map_err(io_error("cannot create", dir))?;
+            // The directory entry must survive a crash as well as its files.
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            sync_dir(parent.unwrap_or(Path::new(".")))?;
+        }
         let lock = lock_writer(dir)?;
         remove_temporary_files(dir)?;
         let checkpoints = CheckpointFile::open(dir)?;
