@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use airlock_sandbox::channel::{ExecRequest, ExitStatus, ServiceState, SvcRequest, User};
 
-use crate::fixture::{Sandbox, init_bin, text};
+use crate::fixture::{Sandbox, eventually, init_bin, text};
 
 fn start(name: &str, script: &str, sb: &Sandbox) -> SvcRequest {
     let mut exec = ExecRequest::new(["sh", "-c", script]);
@@ -36,8 +36,12 @@ async fn services_outlive_the_session_and_log_to_disk() {
         .sh(User::Agent, &format!("kill -0 {pid} && echo alive"))
         .await;
     assert_eq!(text(&out.stdout), "alive\n");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let log = std::fs::read_to_string(sb.path("log/web.log")).unwrap();
+    let log_path = sb.path("log/web.log");
+    eventually("the service's output in its log", async || {
+        std::fs::read_to_string(&log_path).is_ok_and(|l| l.contains("oops"))
+    })
+    .await;
+    let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(
         log.contains("hello from web") && log.contains("oops"),
         "{log}"
@@ -124,11 +128,17 @@ async fn a_crashing_service_is_restarted_when_asked() {
         restart_on_failure: true,
     };
     sb.conn.svc(req).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1800)).await;
-    let ls = sb.conn.svc(SvcRequest::Ls).await.unwrap();
-    assert!(ls[0].restarts >= 1, "{ls:?}");
-    let log = std::fs::read_to_string(sb.path("log/crashy.log")).unwrap();
-    assert!(log.matches("run").count() >= 2, "{log}");
+    let conn = sb.conn.clone();
+    eventually("a restart after the crash", async || {
+        conn.svc(SvcRequest::Ls).await.unwrap()[0].restarts >= 1
+    })
+    .await;
+    let log_path = sb.path("log/crashy.log");
+    eventually("the restarted run's output", async || {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        log.lines().filter(|l| *l == "run").count() >= 2
+    })
+    .await;
 }
 
 #[tokio::test]
