@@ -1,0 +1,157 @@
+//! The Airlock Cedar schema, parsed once per process.
+//!
+//! One file (`cedar/airlock.cedarschema`) defines two schemas:
+//! - the **user** schema, in which every action takes a `User` principal; the
+//!   cluster policy set is validated against it;
+//! - the **profile** schema, the same text with `principal: User` read as
+//!   `principal: Workload`; delegation profiles are validated against it.
+//!
+//! Keeping them one text means a context or resource type can never drift
+//! between what the policy set and a profile see.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::LazyLock;
+
+use cedar_policy::{Entity, EntityId, EntityTypeName, EntityUid, Schema, Validator};
+
+/// The schema text, as shipped (also what `airlock policy schema` can print).
+pub const SCHEMA_TEXT: &str = include_str!("../cedar/airlock.cedarschema");
+
+/// The Cedar namespace of every Airlock type.
+pub const NAMESPACE: &str = "Airlock";
+
+/// The principal declaration every action uses in the user schema; the
+/// profile schema swaps it for the workload's.
+const USER_PRINCIPAL: &str = "principal: User,";
+const WORKLOAD_PRINCIPAL: &str = "principal: Workload,";
+
+/// Which of the two schemas a policy set is validated against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The cluster policy set: principals are users.
+    User,
+    /// A delegation profile: principals are workloads.
+    Profile,
+}
+
+/// Everything derived from the schema that a decision needs, built once.
+pub(crate) struct Schemas {
+    user: Validator,
+    profile: Validator,
+    /// Action name ("http.request") to what a request needs about it.
+    pub actions: HashMap<String, ActionInfo>,
+}
+
+impl std::fmt::Debug for Schemas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Schemas")
+            .field("actions", &self.actions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A requestable action: its uid, its entity (carrying its groups as
+/// parents, so `action in Action::"sandbox.*"` works without the schema at
+/// decision time) and the uids an index may have filed its policies under.
+#[derive(Debug, Clone)]
+pub(crate) struct ActionInfo {
+    pub uid: EntityUid,
+    pub entity: Entity,
+    /// The action itself, then each group it belongs to.
+    pub keys: Vec<EntityUid>,
+}
+
+impl Schemas {
+    /// The validator for policies of `kind`.
+    pub fn validator(&self, kind: Kind) -> &Validator {
+        match kind {
+            Kind::User => &self.user,
+            Kind::Profile => &self.profile,
+        }
+    }
+
+    /// The schema for policies of `kind`.
+    pub fn schema(&self, kind: Kind) -> &Schema {
+        self.validator(kind).schema()
+    }
+}
+
+/// The process-wide schemas. The schema ships inside the binary and a test
+/// parses it, so failing here is a build defect, not an input error.
+pub(crate) fn schemas() -> &'static Schemas {
+    static SCHEMAS: LazyLock<Schemas> = LazyLock::new(build);
+    &SCHEMAS
+}
+
+fn build() -> Schemas {
+    let user = parse(SCHEMA_TEXT);
+    let profile = parse(&profile_text());
+    let actions = action_infos(&user);
+    Schemas {
+        user: Validator::new(user),
+        profile: Validator::new(profile),
+        actions,
+    }
+}
+
+/// The profile schema's text: the user schema with workload principals.
+pub(crate) fn profile_text() -> String {
+    SCHEMA_TEXT.replace(USER_PRINCIPAL, WORKLOAD_PRINCIPAL)
+}
+
+fn parse(text: &str) -> Schema {
+    match Schema::from_cedarschema_str(text) {
+        Ok((schema, _warnings)) => schema,
+        Err(e) => panic!("the built-in Airlock schema does not parse: {e}"),
+    }
+}
+
+/// Collects every action that applies to something (groups apply to nothing
+/// and cannot be requested).
+fn action_infos(schema: &Schema) -> HashMap<String, ActionInfo> {
+    let entities = schema
+        .action_entities()
+        .expect("the built-in schema's actions form entities");
+    let requestable = |a: &&EntityUid| {
+        schema
+            .principals_for_action(a)
+            .is_some_and(|mut ps| ps.next().is_some())
+    };
+    schema
+        .actions()
+        .filter(requestable)
+        .map(|uid| {
+            let entity = entities
+                .get(uid)
+                .expect("every schema action has an entity")
+                .clone();
+            let mut groups: Vec<EntityUid> = entities
+                .ancestors(uid)
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
+            groups.sort();
+            let mut keys = vec![uid.clone()];
+            keys.extend(groups);
+            let info = ActionInfo {
+                uid: uid.clone(),
+                entity,
+                keys,
+            };
+            (uid.id().unescaped().to_owned(), info)
+        })
+        .collect()
+}
+
+/// `Airlock::<name>` as a Cedar type name.
+pub(crate) fn type_name(name: &str) -> EntityTypeName {
+    EntityTypeName::from_str(&format!("{NAMESPACE}::{name}"))
+        .expect("Airlock type names are valid Cedar names")
+}
+
+/// `Airlock::<type>::"<id>"`.
+pub(crate) fn uid(type_: &str, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(type_name(type_), EntityId::new(id))
+}
