@@ -57,15 +57,6 @@ pub fn sandbox_ids(parent: &str) -> Vec<String> {
 /// A cgroup with processes cannot be removed (EBUSY); they are killed by the
 /// runtime's delete before this runs, so a few short retries cover exit.
 pub async fn remove(parent: &str, id: &str) {
-    remove_dirs(parent, id).await;
-    // The node's parent goes too once its last sandbox is gone (EBUSY
-    // while others remain, which is fine).
-    for h in hierarchies() {
-        let _ = fs::remove_dir(h.join(parent));
-    }
-}
-
-async fn remove_dirs(parent: &str, id: &str) {
     for dir in leftovers(parent, id) {
         let mut tries = 0;
         while let Err(e) = fs::remove_dir(&dir) {
@@ -80,6 +71,15 @@ async fn remove_dirs(parent: &str, id: &str) {
             kill_all(&dir);
             tokio::time::sleep(Duration::from_millis(10 * tries)).await;
         }
+    }
+}
+
+/// Removes the node's parent cgroups if they are empty (EBUSY otherwise,
+/// which is fine). Called only when the node has no sandbox, not even one
+/// being created, so it cannot race a runtime creating a child.
+pub fn remove_parent(parent: &str) {
+    for h in hierarchies() {
+        let _ = fs::remove_dir(h.join(parent));
     }
 }
 

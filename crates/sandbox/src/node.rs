@@ -317,11 +317,15 @@ impl Node {
         self.forget(id);
     }
 
+    /// Drops the id from the live table; the last one out removes the
+    /// node's cgroup parent (creations reserve their id first, so an empty
+    /// table means no runtime is creating a cgroup under it).
     fn forget(&self, id: &str) {
-        self.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.remove(id);
+        if live.is_empty() {
+            cgroup::remove_parent(&self.layout.cgroup_parent());
+        }
     }
 
     /// Sandboxes present on this node, from the directories AND the
