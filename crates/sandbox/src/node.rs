@@ -89,7 +89,10 @@ impl Node {
             false => None,
         };
         let images = ImageStore::new(layout.images());
-        images.ensure_host().await?;
+        let host_in_use = inventory::records(&layout)
+            .iter()
+            .any(|r| r.image == crate::image::HOST_IMAGE);
+        images.ensure_host(host_in_use).await?;
         let node = Self {
             init_binary,
             layout,

@@ -17,7 +17,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use tracing::{info, warn};
 
 pub use debootstrap::{BuildProgress, BuildRequest};
 
@@ -99,11 +99,21 @@ impl ImageStore {
     }
 
     /// Makes sure the `host` image exists and is of the current format.
-    pub async fn ensure_host(&self) -> Result<Image> {
-        if let Ok(img) = self.get(HOST_IMAGE)
-            && img.info.format == FORMAT
-        {
-            return Ok(img);
+    ///
+    /// `in_use`: sandboxes still run on the existing one (after a server
+    /// restart). An overlay's lower layer must not change under it, so an
+    /// outdated image is then kept until the next start with none running.
+    pub async fn ensure_host(&self, in_use: bool) -> Result<Image> {
+        if let Ok(img) = self.get(HOST_IMAGE) {
+            if img.info.format == FORMAT {
+                return Ok(img);
+            }
+            if in_use {
+                warn!(
+                    "the host image is outdated but in use; it is rebuilt at a start with no sandbox"
+                );
+                return Ok(img);
+            }
         }
         let dir = self.image_dir(HOST_IMAGE);
         let info = tokio::task::spawn_blocking(move || host::build(&dir))
