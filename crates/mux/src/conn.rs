@@ -343,6 +343,13 @@ impl Shared {
         Ok(())
     }
 
+    /// Queues a frame without waiting, ahead of ordinary traffic: used from
+    /// `Drop` (which cannot wait) to cancel a stream. A full queue means the
+    /// connection is already hopeless; the frame is then dropped.
+    pub(crate) fn send_now(&self, frame: Frame) {
+        let _ = self.prio.try_send(frame);
+    }
+
     /// Queues a frame from the reader without waiting (see PRIORITY_QUEUE).
     fn reply(&self, id: StreamId, msg: &Control) -> Result<(), WireError> {
         self.prio

@@ -106,7 +106,7 @@ impl Drop for Stream {
     fn drop(&mut self) {
         if !self.sender.finished.load(Ordering::Relaxed) {
             let cancel = Frame::control(self.id(), &Control::Cancel);
-            let _ = self.sender.shared.out.try_send(cancel);
+            self.sender.shared.send_now(cancel);
         }
         self.sender.shared.remove(self.id());
     }

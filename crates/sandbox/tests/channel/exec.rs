@@ -275,3 +275,22 @@ async fn many_concurrent_execs_all_run() {
         h.await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn dropping_a_session_kills_its_process() {
+    let sb = Sandbox::start().await;
+    let mut req = ExecRequest::new(["sh", "-c", "exec yes airlock-drop-test"]);
+    req.cwd = Some(sb.p("workspace"));
+    let mut session = sb.conn.exec(req).await.unwrap();
+    let pid = session.pid();
+    // It is flooding its output; take a little, then walk away.
+    assert!(matches!(
+        session.next_event().await,
+        Ok(Some(ExecEvent::Stdout(_)))
+    ));
+    drop(session);
+    eventually("the abandoned process to be killed", async || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    })
+    .await;
+}
