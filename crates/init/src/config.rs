@@ -88,6 +88,12 @@ impl Config {
         self.run_dir.join("svc.sock")
     }
 
+    /// Where init puts the `airlock` command (a symlink to itself); exec'd
+    /// processes find it first in their PATH.
+    pub fn bin_dir(&self) -> PathBuf {
+        self.run_dir.join("bin")
+    }
+
     /// The Workload API socket.
     pub fn workload_sock(&self) -> PathBuf {
         self.spiffe_dir.join("workload.sock")

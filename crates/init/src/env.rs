@@ -23,8 +23,13 @@ pub fn build(config: &Config, req: &ExecRequest) -> BTreeMap<String, String> {
         User::Agent => ("agent", config.agent.home.display().to_string()),
         User::Root => ("root", "/root".to_string()),
     };
-    env.entry("PATH".into())
-        .or_insert_with(|| DEFAULT_PATH.into());
+    let path = env.get("PATH").map_or(DEFAULT_PATH, String::as_str);
+    let path = format!("{}:{path}", config.bin_dir().display());
+    env.insert("PATH".into(), path);
+    env.insert(
+        "AIRLOCK_SVC_SOCKET".into(),
+        config.svc_sock().display().to_string(),
+    );
     env.insert("HOME".into(), home);
     env.insert("USER".into(), user.into());
     env.insert("LOGNAME".into(), user.into());
@@ -89,7 +94,11 @@ mod tests {
         req.env.insert("FOO".into(), "bar".into());
         req.env.insert("HOME".into(), "/custom".into());
         let env = build(&config(), &req);
-        assert_eq!(env["PATH"], "/bin");
+        assert_eq!(
+            env["PATH"], "/run/airlock/bin:/bin",
+            "the airlock command first"
+        );
+        assert_eq!(env["AIRLOCK_SVC_SOCKET"], "/run/airlock/svc.sock");
         assert_eq!(env["USER"], "agent");
         assert_eq!(env["HOME"], "/custom", "the request wins");
         assert_eq!(env["FOO"], "bar");

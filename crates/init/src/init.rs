@@ -86,6 +86,9 @@ async fn run(config: Config, token: String) -> ExitCode {
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "cannot bring up lo"),
     }
+    if let Err(e) = install_cli(&config) {
+        tracing::warn!(error = %e, "cannot install the airlock command");
+    }
     let reaper = Arc::new(Reaper::default());
     let ctx = Arc::new(Ctx {
         services: svc::Manager::new(config.clone(), reaper.clone()),
@@ -113,6 +116,18 @@ async fn run(config: Config, token: String) -> ExitCode {
     }
     shutdown(&ctx).await;
     ExitCode::SUCCESS
+}
+
+/// Makes `airlock svc ...` available inside: a symlink named `airlock` to
+/// this very binary (multi-call on argv[0]), in a directory exec'd processes
+/// have first in PATH. The image needs nothing for it.
+fn install_cli(config: &Config) -> std::io::Result<()> {
+    let dir = config.bin_dir();
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let link = dir.join("airlock");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(std::env::current_exe()?, link)
 }
 
 fn start_duties(ctx: &Arc<Ctx>, token: String) {

@@ -212,6 +212,8 @@ async fn run_checks(sb: Arc<Real>) {
     };
     sb.conn.svc(svc).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let (ls, _, _) = sb.sh(User::Agent, "airlock svc ls").await;
+    assert!(ls.contains("web") && ls.contains("running"), "{ls}");
     let (log, _, _) = sb.sh(User::Agent, "cat /var/log/airlock/web.log").await;
     assert!(log.contains("serving"), "{log}");
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use airlock_sandbox::channel::{ExecRequest, ExitStatus, ServiceState, SvcRequest, User};
 
-use crate::fixture::{Sandbox, eventually, init_bin, text};
+use crate::fixture::{Sandbox, eventually, text};
 
 fn start(name: &str, script: &str, sb: &Sandbox) -> SvcRequest {
     let mut exec = ExecRequest::new(["sh", "-c", script]);
@@ -144,22 +144,20 @@ async fn a_crashing_service_is_restarted_when_asked() {
 #[tokio::test]
 async fn the_in_sandbox_cli_manages_services_as_the_agent() {
     let sb = Sandbox::start().await;
-    let cli = sb.path("bin/airlock");
-    std::fs::create_dir(sb.path("bin")).unwrap();
-    std::fs::copy(init_bin(), &cli).unwrap();
-    let sock = sb.p("run/svc.sock");
-    let script = format!(
-        "export AIRLOCK_SVC_SOCKET={sock}; {cli} svc start api -- sh -c 'id -u; sleep 100' && \
-         sleep 0.3 && {cli} svc ls && {cli} svc logs api && {cli} svc stop api",
-        cli = cli.display()
-    );
-    let out = sb.sh(User::Agent, &script).await;
+    // `airlock` is on the PATH init gives every process: a symlink to init.
+    let script = "command -v airlock; airlock svc start api -- sh -c 'id -u; sleep 100' && \
+                  sleep 0.3 && airlock svc ls && airlock svc logs api && airlock svc stop api";
+    let out = sb.sh(User::Agent, script).await;
     let stdout = text(&out.stdout);
     assert_eq!(
         out.status,
         ExitStatus::Code(0),
         "{stdout}{}",
         text(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with(&format!("{}\n", sb.p("run/bin/airlock"))),
+        "{stdout}"
     );
     assert!(
         stdout.contains("api") && stdout.contains("running"),
@@ -169,12 +167,7 @@ async fn the_in_sandbox_cli_manages_services_as_the_agent() {
         stdout.contains("1000"),
         "the service runs as the agent: {stdout}"
     );
-    let bad = sb
-        .sh(
-            User::Agent,
-            &format!("AIRLOCK_SVC_SOCKET={sock} {} svc stop nope", cli.display()),
-        )
-        .await;
+    let bad = sb.sh(User::Agent, "airlock svc stop nope").await;
     assert_eq!(bad.status, ExitStatus::Code(1));
     assert!(text(&bad.stderr).contains("no service named nope"));
 }
