@@ -19,6 +19,7 @@ struct Real {
     handle: SandboxHandle,
     conn: InitConn,
     issuer: Arc<TestIssuer>,
+    run_dir: PathBuf,
     _state: tempfile::TempDir,
 }
 
@@ -32,7 +33,7 @@ impl Real {
         ));
         let node = Node::new(NodeConfig {
             state_dir: state.path().to_path_buf(),
-            run_dir,
+            run_dir: run_dir.clone(),
             init_binary: init_bin(),
             runtime_dir: None,
         })
@@ -65,6 +66,7 @@ impl Real {
             handle,
             conn,
             issuer,
+            run_dir,
             _state: state,
         };
         if ready.is_err() {
@@ -92,6 +94,18 @@ impl Real {
     async fn stop(self) {
         self.conn.close();
         self.node.destroy(&self.handle.id).await.unwrap();
+        // The node's own directories (staged init, runtime roots) and its
+        // parent cgroups go too: this node exists only for the test.
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+        let _ = std::fs::remove_dir(self.run_dir.parent().unwrap());
+        let tag = self.run_dir.file_name().unwrap();
+        for ctrl in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(ctrl.path().join("airlock").join(tag));
+        }
     }
 }
 
