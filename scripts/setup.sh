@@ -9,6 +9,9 @@ set -euo pipefail
 want=(ca-certificates curl openssl pkg-config gcc)
 if [[ "${1:-}" == "--test" ]]; then
     want+=(asciinema git iproute2 nftables procps psmisc python3 runc runsc debootstrap)
+    # airlock-proxy: its tests drive curl, git (smart HTTP via git http-backend)
+    # and the Python SDKs; its benchmark compares against squid with wrk.
+    want+=(python3-pip wrk squid)
 fi
 
 missing=()
@@ -29,3 +32,10 @@ command -v cargo >/dev/null || {
     echo "setup: cargo not found; install the Rust toolchain (https://rustup.rs) first" >&2
     exit 1
 }
+
+# airlock-proxy's tests drive the official OpenAI and Anthropic Python SDKs.
+if [[ "${1:-}" == "--test" ]] && ! python3 -c "import openai, anthropic" 2>/dev/null; then
+    echo "setup: installing the openai and anthropic Python SDKs" >&2
+    python3 -m pip install --quiet openai anthropic 2>/dev/null ||
+        python3 -m pip install --quiet --break-system-packages openai anthropic
+fi

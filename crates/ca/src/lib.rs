@@ -28,6 +28,7 @@ mod ca;
 mod csr;
 mod der;
 mod error;
+mod interception;
 mod issue;
 mod jwt;
 mod keyfile;
