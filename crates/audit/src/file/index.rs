@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 
 use crate::error::StoreError;
 use crate::file::format::RECORD_HEADER_LEN;
-use crate::file::recent::IndexRow;
+use crate::file::recent::{Chunk, IndexRow};
 use crate::file::segments::{Core, Found, Pos};
 use crate::file::sql::{Pooled, as_i64, search_sql, write_rows};
 use crate::query::Query;
@@ -68,7 +68,7 @@ struct State {
     /// Rows below this seq are in SQLite.
     flushed: u64,
     /// Parsed rows from `flushed` on, in chunks, in seq order.
-    recent: Vec<Arc<Vec<IndexRow>>>,
+    recent: Vec<Arc<Chunk>>,
     recent_rows: usize,
     /// Readers waiting for the index to catch up.
     waiting: usize,
@@ -99,7 +99,7 @@ pub(crate) struct View {
     /// End of the part in SQLite.
     pub flushed: u64,
     /// Rows from `flushed` to `parsed`, in chunks.
-    pub recent: Vec<Arc<Vec<IndexRow>>>,
+    pub recent: Vec<Arc<Chunk>>,
 }
 
 impl View {
@@ -215,10 +215,10 @@ impl Index {
         };
         if let Some(recent) = recent {
             // Chunks and the rows in them are in seq order.
-            let i = recent.partition_point(|c| c.last().is_some_and(|r| r.seq < seq));
+            let i = recent.partition_point(|c| c.rows.last().is_some_and(|r| r.seq < seq));
             let row = recent.get(i).and_then(|c| {
-                let j = c.partition_point(|r| r.seq < seq);
-                c.get(j).filter(|r| r.seq == seq)
+                let j = c.rows.partition_point(|r| r.seq < seq);
+                c.rows.get(j).filter(|r| r.seq == seq)
             });
             return Ok(row.map(|r| (r.seg, r.off)));
         }
@@ -383,23 +383,12 @@ impl Indexer {
         loop {
             match self.wait_for_work(flushed_at) {
                 Work::Stop => {
-                    self.flush();
+                    self.finish();
                     return;
                 }
-                Work::Parse(from) if self.parse(from).is_err() => self.backoff(),
-                Work::Parse(_) | Work::Flush => {}
-            }
-            let (rows, waiting) = {
-                let st = self.shared.lock();
-                (st.recent_rows, st.waiting)
-            };
-            let due = rows >= FLUSH_ROWS || (rows > 0 && flushed_at.elapsed() >= FLUSH_EVERY);
-            if due && waiting == 0 {
-                if self.flush() {
-                    flushed_at = Instant::now();
-                } else {
-                    self.backoff();
-                }
+                Work::Flush if self.flush() => flushed_at = Instant::now(),
+                Work::Parse(from) if self.parse(from).is_ok() => {}
+                Work::Flush | Work::Parse(_) => self.backoff(),
             }
         }
     }
@@ -411,36 +400,48 @@ impl Indexer {
             if st.stop {
                 return Work::Stop;
             }
-            let behind = self.core.tail().index > st.parsed.index;
-            if behind && st.recent_rows < MAX_RECENT {
-                break;
-            }
-            let flush_in = FLUSH_EVERY.saturating_sub(flushed_at.elapsed());
-            if st.recent_rows > 0 && flush_in.is_zero() {
+            let backlog = self.core.tail().index.saturating_sub(st.parsed.index);
+            let full = st.recent_rows >= MAX_RECENT;
+            let stale = st.recent_rows > 0 && flushed_at.elapsed() >= FLUSH_EVERY;
+            // Readers wait for parsing, not for writing: write first only
+            // when nobody waits, or when memory is full.
+            if (st.recent_rows >= FLUSH_ROWS || stale) && (st.waiting == 0 || full) {
                 return Work::Flush;
             }
+            if backlog > 0 && !full {
+                st.idle = false;
+                // Let appends accumulate, unless a reader is waiting or
+                // there is a backlog to catch up with anyway.
+                if st.waiting == 0 && backlog < MAX_CHUNK as u64 {
+                    let gather = self.shared.cv.wait_timeout(st, GATHER);
+                    st = gather.expect("index lock").0;
+                }
+                return Work::Parse(st.parsed);
+            }
             st.idle = true;
-            st = if st.recent_rows > 0 {
-                self.shared
-                    .cv
-                    .wait_timeout(st, flush_in)
-                    .expect("index lock")
-                    .0
-            } else {
+            st = if st.recent_rows == 0 {
                 self.shared.cv.wait(st).expect("index lock")
+            } else {
+                // Never less than a moment: a flush may be waiting for a
+                // reader to leave.
+                let left = FLUSH_EVERY.saturating_sub(flushed_at.elapsed());
+                let left = left.max(Duration::from_millis(10));
+                self.shared.cv.wait_timeout(st, left).expect("index lock").0
             };
         }
-        st.idle = false;
-        // Let appends accumulate, unless a reader is waiting.
-        if st.waiting == 0 {
-            st = self
-                .shared
-                .cv
-                .wait_timeout(st, GATHER)
-                .expect("index lock")
-                .0;
+    }
+
+    /// On close: catches up when that is quick, and writes what it holds,
+    /// so that a clean restart has little or nothing to parse.
+    fn finish(&mut self) {
+        loop {
+            let parsed = self.shared.lock().parsed;
+            let backlog = self.core.tail().index.saturating_sub(parsed.index);
+            if backlog == 0 || backlog > FLUSH_ROWS as u64 || self.parse(parsed).is_err() {
+                break;
+            }
         }
-        Work::Parse(st.parsed)
+        self.flush();
     }
 
     fn backoff(&self) {
@@ -479,7 +480,7 @@ impl Indexer {
         let mut st = self.shared.lock();
         st.recent_rows += rows.len();
         if !rows.is_empty() {
-            st.recent.push(Arc::new(rows));
+            st.recent.push(Arc::new(Chunk::new(rows)));
         }
         st.parsed = parsed;
         let error = match (res, damaged) {
@@ -512,7 +513,7 @@ impl Indexer {
         let mut st = self.shared.lock();
         st.flushed = upto;
         st.recent.drain(..chunks.len());
-        st.recent_rows -= chunks.iter().map(|c| c.len()).sum::<usize>();
+        st.recent_rows -= chunks.iter().map(|c| c.rows.len()).sum::<usize>();
         true
     }
 }

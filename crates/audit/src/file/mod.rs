@@ -35,18 +35,18 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::error::StoreError;
-use crate::event::AuditEvent;
 use crate::file::append::{Appender, create_segment};
 use crate::file::checkpoints::CheckpointFile;
 use crate::file::format::{SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::file::index::{Index, View};
-use crate::file::recent::{Fields, Filter};
+use crate::file::recent::{Fields, Filter, IndexRow};
 use crate::file::segments::{Core, Found, Pos, Segment, find_end, list_segments};
 use crate::query::{Order, Query};
 use crate::store::{AuditStore, NewEntry, Row, RowVisitor, StoredCheckpoint, StoredEntry};
 
-/// How long a search waits for the index before reading the rest from the log.
-const INDEX_WAIT: Duration = Duration::from_secs(2);
+/// How long a search waits for the index to parse the newest records before
+/// reading them from the log itself (slower: it decodes every one).
+const INDEX_WAIT: Duration = Duration::from_secs(10);
 
 /// Tunables of [`FileStore::open_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,10 +222,11 @@ impl FileStore {
     /// Entries from `from` on (not parsed by the index yet) that match
     /// `q`, in log order, read from the log itself.
     fn scan_unindexed(&self, from: Pos, q: &Query) -> Result<Vec<StoredEntry>, StoreError> {
+        let filter = Filter::new(q);
         let mut found = Vec::new();
         self.core.scan(from, false, &mut |at, item| {
             if let Found::Record(r) = item
-                && AuditEvent::decode(r.body).is_ok_and(|ev| q.matches(&ev))
+                && filter.matches(&IndexRow::new(at.index, 0, at.offset, r.body))
             {
                 found.push(StoredEntry {
                     seq: at.index,
@@ -246,9 +247,10 @@ impl FileStore {
         limit: usize,
     ) -> Result<Vec<(u64, u64, u64)>, StoreError> {
         let filter = Filter::new(q);
-        let rows = view.recent.iter().flat_map(|c| c.iter());
-        let recent = rows
-            .filter(|r| filter.matches(r))
+        let recent = view
+            .recent
+            .iter()
+            .flat_map(|c| c.matching(&filter))
             .map(|r| (r.seq, r.seg, r.off));
         let sql = |n: usize| match (&self.index, n) {
             (Some(index), 1..) => index.search(q, view.flushed, n),

@@ -8,6 +8,7 @@
 //! written in large transactions, each page is written once for many rows.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use crate::query::{ActionFilter, Query};
 
@@ -66,10 +67,59 @@ impl IndexRow {
     }
 }
 
+/// The rows parsed in one pass, in seq order, with where each user's and
+/// each sandbox's rows are (searches by user or sandbox are the common ones,
+/// and should not cost a scan of every row held).
+#[derive(Debug)]
+pub(crate) struct Chunk {
+    /// The rows.
+    pub rows: Vec<IndexRow>,
+    by_user: HashMap<Box<str>, Vec<u32>>,
+    by_sandbox: HashMap<Box<str>, Vec<u32>>,
+}
+
+impl Chunk {
+    /// Indexes `rows` (at most `u32::MAX`).
+    pub fn new(rows: Vec<IndexRow>) -> Self {
+        let mut by_user: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        let mut by_sandbox: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            let i = u32::try_from(i).expect("chunks are small");
+            if let Some(u) = &r.fields[0] {
+                by_user.entry(u.clone()).or_default().push(i);
+            }
+            if let Some(s) = &r.fields[1] {
+                by_sandbox.entry(s.clone()).or_default().push(i);
+            }
+        }
+        Self {
+            rows,
+            by_user,
+            by_sandbox,
+        }
+    }
+
+    /// The rows that pass `f`, in seq order.
+    pub fn matching<'a>(&'a self, f: &Filter<'_>) -> Vec<&'a IndexRow> {
+        let some = |map: &'a HashMap<Box<str>, Vec<u32>>, key: &str| -> Vec<&'a IndexRow> {
+            let at = map.get(key).map_or(&[][..], Vec::as_slice);
+            at.iter()
+                .map(|&i| &self.rows[i as usize])
+                .filter(|r| f.matches(r))
+                .collect()
+        };
+        match (&f.q.user, &f.q.sandbox) {
+            (Some(u), _) => some(&self.by_user, u.as_str()),
+            (None, Some(s)) => some(&self.by_sandbox, s.as_str()),
+            (None, None) => self.rows.iter().filter(|r| f.matches(r)).collect(),
+        }
+    }
+}
+
 /// A query's filters prepared for comparing with rows (times as stored).
 #[derive(Debug)]
 pub(crate) struct Filter<'q> {
-    q: &'q Query,
+    pub q: &'q Query,
     since: Option<String>,
     until: Option<String>,
 }

@@ -6,21 +6,18 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, params};
 
 use crate::error::StoreError;
-use crate::file::recent::IndexRow;
+use crate::file::recent::Chunk;
 use crate::query::{ActionFilter, Order, Query};
 
 /// Writes rows in one transaction.
-pub(crate) fn write_rows(
-    conn: &mut Connection,
-    chunks: &[Arc<Vec<IndexRow>>],
-) -> Result<(), StoreError> {
+pub(crate) fn write_rows(conn: &mut Connection, chunks: &[Arc<Chunk>]) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
             "INSERT OR REPLACE INTO events (seq, seg, off, user, sandbox, action, decision, time, code)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
-        for r in chunks.iter().flat_map(|c| c.iter()) {
+        for r in chunks.iter().flat_map(|c| c.rows.iter()) {
             let [u, s, a, d, t, c] = &r.fields;
             let (seq, seg, off) = (as_i64(r.seq), as_i64(r.seg), as_i64(r.off));
             stmt.execute(params![seq, seg, off, u, s, a, d, t, c])?;
@@ -42,7 +39,9 @@ pub(crate) fn search_sql(
     limit: usize,
 ) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value as V;
-    let mut sql = String::from("SELECT seq, seg, off FROM events WHERE seq < ?");
+    // `+seq`: the bound is a filter, not a reason to walk the table by seq
+    // (SQLite would then scan every row for a rare user).
+    let mut sql = String::from("SELECT seq, seg, off FROM events WHERE +seq < ?");
     let mut args: Vec<V> = vec![V::Integer(as_i64(upto))];
     let mut cond = |clause: &str, v: V| {
         sql.push_str(clause);
