@@ -12,5 +12,11 @@ cargo fmt --all -- --check
 echo "== clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== build" >&2
+# The static in-sandbox init, and the example binaries the end-to-end tests
+# run inside sandboxes (a SPIFFE client).
+scripts/build-init.sh >/dev/null
+cargo build --locked -p airlock --bins --examples
+
 echo "== tests" >&2
 cargo test --workspace --locked --no-fail-fast

@@ -7,6 +7,7 @@ mod audit;
 mod bad_input;
 mod escape;
 mod identity;
+mod identity_inside;
 mod locks;
 mod login;
 mod sandbox;

@@ -245,7 +245,29 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // Sandboxes outlive their server by design; a test must not leave
+        // any behind on the machine.
+        if self.server.is_some() {
+            self.remove_all_sandboxes();
+        }
         self.stop();
+    }
+}
+
+impl Cluster {
+    /// Removes every live sandbox of this cluster (as the admin).
+    pub fn remove_all_sandboxes(&self) {
+        let admin = self.client("cleanup");
+        if admin.login(ADMIN, ADMIN_PW).code != 0 {
+            return;
+        }
+        let out = admin.run(&["sandbox", "ls", "--all", "--json"]);
+        let list: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap_or_default();
+        for sb in list {
+            if let Some(id) = sb["id"].as_str() {
+                let _ = admin.run(&["sandbox", "rm", id]);
+            }
+        }
     }
 }
 

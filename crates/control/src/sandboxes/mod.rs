@@ -159,7 +159,9 @@ pub fn sandbox_error(e: airlock_sandbox::SandboxError) -> ApiError {
 }
 
 /// Where the static in-sandbox init binary is: `AIRLOCK_INIT_BINARY`, the
-/// config, next to this executable, or where `scripts/build-init.sh` puts it.
+/// config, where `scripts/build-init.sh` puts it (in a source tree, where a
+/// plain `cargo build` also leaves a dynamic debug `airlock-init` next to
+/// `airlock` that must not win), or next to this executable (installed).
 pub fn find_init_binary(configured: Option<&Path>) -> PathBuf {
     if let Some(p) = std::env::var_os("AIRLOCK_INIT_BINARY") {
         return PathBuf::from(p);
@@ -172,8 +174,8 @@ pub fn find_init_binary(configured: Option<&Path>) -> PathBuf {
         .and_then(|e| e.parent().map(Path::to_path_buf))
         .unwrap_or_default();
     let candidates = [
-        exe_dir.join("airlock-init"),
         exe_dir.join("../x86_64-unknown-linux-gnu/release/airlock-init"),
+        exe_dir.join("airlock-init"),
     ];
     candidates
         .iter()
