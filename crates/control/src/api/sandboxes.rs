@@ -262,7 +262,7 @@ pub async fn create(
     spec.image = p.image;
     spec.limits = p.limits;
     spec.hostname = p.name.to_string();
-    let started = state.sandboxes.start(spec).await;
+    let started = state.sandboxes.start(spec, &caller.user).await;
     let final_state = if started.is_ok() {
         SandboxState::Running
     } else {

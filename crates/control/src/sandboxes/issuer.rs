@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use airlock_audit::{AuditEvent, AuditLog, EventCode};
-use airlock_ca::{CertificateAuthority, JwtSigner, PublicKey};
-use airlock_core::{Claims, SandboxId, SpiffeId, TrustDomain};
+use airlock_ca::{CertificateAuthority, JwtSigner, KeyPair, PublicKey};
+use airlock_core::{Claims, IsolationClass, SandboxId, SpiffeId, TrustDomain, UserName};
 use airlock_sandbox::channel::{IssuedJwt, IssuedSvid, Issuer, JwtBundle};
 use airlock_store::{SandboxRecord, Store};
 use time::OffsetDateTime;
@@ -39,7 +39,59 @@ pub struct CaIssuer {
     pub issuer_url: String,
 }
 
+/// A sandbox's own X.509-SVID, with its key (kept in memory by the node).
+#[derive(Debug)]
+pub struct SandboxIdentity {
+    /// `spiffe://<td>/sandbox/<id>`.
+    pub spiffe_id: String,
+    /// The key, generated here on the node.
+    pub key: KeyPair,
+    /// The certificate.
+    pub cert: airlock_ca::IssuedCert,
+}
+
 impl CaIssuer {
+    /// Issues the sandbox's own SVID (audited) for a key made on the node.
+    pub fn sandbox_identity(
+        &self,
+        owner: &UserName,
+        id: &SandboxId,
+        isolation: IsolationClass,
+    ) -> Result<SandboxIdentity, String> {
+        let key = KeyPair::generate().map_err(|e| e.to_string())?;
+        let spiffe = SpiffeId::sandbox(&self.trust_domain, id);
+        let claims = Claims::sandbox(owner.clone(), id.clone(), isolation);
+        let cert = self
+            .ca
+            .issue_svid(
+                &key.public_key(),
+                &spiffe,
+                &claims,
+                WORKLOAD_SVID_TTL,
+                SystemTime::now(),
+            )
+            .map_err(|e| e.to_string())?;
+        let event = AuditEvent::new(EventCode::CertIssued)
+            .user(owner.clone())
+            .sandbox(id.clone())
+            .isolation(isolation)
+            .resource(spiffe.to_string())
+            .detail("kind", "sandbox-svid")
+            .detail("subject", spiffe.to_string())
+            .detail("serial", cert.serial_hex.clone())
+            .detail(
+                "expires",
+                crate::api::rfc3339(OffsetDateTime::from(cert.not_after)),
+            );
+        self.audit
+            .append_blocking(event)
+            .map_err(|e| format!("refused: {e}"))?;
+        Ok(SandboxIdentity {
+            spiffe_id: spiffe.to_string(),
+            key,
+            cert,
+        })
+    }
     /// The live sandbox and its workload claims, or why not.
     fn workload(&self, id: &SandboxId) -> Result<(SandboxRecord, Claims), String> {
         let sb = self

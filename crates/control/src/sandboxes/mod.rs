@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airlock_core::SandboxId;
+use airlock_core::{SandboxId, UserName};
 use airlock_sandbox::channel::{ChannelConfig, InitConn, listen};
 use airlock_sandbox::{Node, NodeConfig, SandboxHandle, SandboxSpec};
 use tokio::sync::{Notify, OnceCell};
@@ -31,6 +31,9 @@ pub struct Sandboxes {
     config: NodeConfig,
     node: OnceCell<Arc<Node>>,
     conns: Mutex<HashMap<SandboxId, InitConn>>,
+    /// Each live sandbox's own SVID and key, held in memory only (the node
+    /// acts as the sandbox with it; it is never written to disk).
+    identities: Mutex<HashMap<SandboxId, issuer::SandboxIdentity>>,
     issuer: Arc<CaIssuer>,
     /// Wakes the reaper when a sandbox with an earlier expiry appears.
     pub reaper: Notify,
@@ -43,6 +46,7 @@ impl Sandboxes {
             config,
             node: OnceCell::new(),
             conns: Mutex::new(HashMap::new()),
+            identities: Mutex::new(HashMap::new()),
             issuer: Arc::new(issuer),
             reaper: Notify::new(),
         }
@@ -62,11 +66,22 @@ impl Sandboxes {
             .cloned()
     }
 
-    /// Starts a sandbox and waits for its init to connect. On failure,
-    /// nothing of it remains on the node.
-    pub async fn start(&self, spec: SandboxSpec) -> Result<InitConn, ApiError> {
+    /// Starts a sandbox for `owner`: issues the sandbox's own SVID, creates
+    /// it on the node and waits for its init to connect (init then asks for
+    /// the workload SVID with a key made inside). On failure, nothing of it
+    /// remains on the node.
+    pub async fn start(&self, spec: SandboxSpec, owner: &UserName) -> Result<InitConn, ApiError> {
         let node = self.node().await?;
         let id = spec.id.clone();
+        let (issuer, who, sid, class) =
+            (self.issuer.clone(), owner.clone(), id.clone(), spec.backend);
+        // Issuance audits synchronously (an fsync): keep it off the runtime.
+        let identity =
+            tokio::task::spawn_blocking(move || issuer.sandbox_identity(&who, &sid, class))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::Unavailable)?;
+        self.lock_identities().insert(id.clone(), identity);
         let handle = node.create(spec).await.map_err(sandbox_error)?;
         let config = channel_config(&handle);
         let started = async {
@@ -88,6 +103,7 @@ impl Sandboxes {
                 Ok(conn)
             }
             Err(e) => {
+                self.lock_identities().remove(&id);
                 if let Err(cleanup) = node.destroy(&id).await {
                     tracing::error!(sandbox = %id, error = %cleanup, "cleanup after a failed create failed");
                 }
@@ -106,8 +122,10 @@ impl Sandboxes {
         Ok(())
     }
 
-    /// Destroys a sandbox on the node (idempotent) and forgets its channel.
+    /// Destroys a sandbox on the node (idempotent) and forgets its channel
+    /// and identity.
     pub async fn stop(&self, id: &SandboxId) -> Result<(), ApiError> {
+        self.lock_identities().remove(id);
         if let Some(conn) = self.lock_conns().remove(id) {
             conn.close();
         }
@@ -124,6 +142,17 @@ impl Sandboxes {
     /// The channel of a live sandbox.
     pub fn conn(&self, id: &SandboxId) -> Option<InitConn> {
         self.lock_conns().get(id).cloned()
+    }
+
+    /// The SPIFFE ID of the sandbox's current SVID, if it holds one.
+    pub fn sandbox_svid(&self, id: &SandboxId) -> Option<String> {
+        self.lock_identities().get(id).map(|i| i.spiffe_id.clone())
+    }
+
+    fn lock_identities(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<SandboxId, issuer::SandboxIdentity>> {
+        self.identities.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock_conns(&self) -> std::sync::MutexGuard<'_, HashMap<SandboxId, InitConn>> {
