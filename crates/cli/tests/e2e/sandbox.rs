@@ -379,3 +379,62 @@ fn bad_sandbox_requests_get_clear_errors_and_leave_nothing() {
         serde_json::from_str(d.run(&["sandbox", "ls", "--json"]).ok()).unwrap();
     assert_eq!(ls.as_array().unwrap().len(), 1, "only twin exists: {ls}");
 }
+
+#[test]
+fn images_are_built_with_progress_cached_and_usable() {
+    let env = Env::new();
+    let a = &env.admin;
+    let build = a.run(&["image", "build", "tools", "--packages", "git"]);
+    assert!(build.ok().contains("Built image tools"), "{build:#?}");
+    let again = std::time::Instant::now();
+    a.run(&["image", "build", "tools", "--packages", "git"])
+        .ok();
+    assert!(
+        again.elapsed() < Duration::from_secs(20),
+        "same inputs: no rebuild"
+    );
+    let ls: serde_json::Value =
+        serde_json::from_str(a.run(&["image", "ls", "--json"]).ok()).unwrap();
+    let tools = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "tools")
+        .expect("listed");
+    assert_eq!(tools["packages"], serde_json::json!(["git"]));
+    assert!(tools["source"].as_str().unwrap().contains("debootstrap"));
+
+    // A sandbox from it has git; root can install into the image's /usr
+    // (copy-up on the sandbox's own layer) without touching the image.
+    let sb = env.admin.run(&[
+        "sandbox",
+        "create",
+        "--name",
+        "gitbox",
+        "--image",
+        "tools",
+        "--backend",
+        "runc",
+        "--json",
+    ]);
+    serde_json::from_str::<serde_json::Value>(sb.ok()).unwrap();
+    let git = env.admin.run(&["exec", "gitbox", "--", "git", "--version"]);
+    assert!(git.ok().starts_with("git version"), "{git:#?}");
+    env.admin
+        .run(&[
+            "exec",
+            "--root",
+            "gitbox",
+            "--",
+            "touch",
+            "/usr/local/bin/mine",
+        ])
+        .ok();
+    // In use: refused; after removal: gone.
+    a.run(&["image", "rm", "tools"]).fails(6, "tools");
+    a.run(&["sandbox", "rm", "gitbox"]).ok();
+    a.run(&["image", "rm", "tools"]).ok();
+    env.dev
+        .run(&["image", "build", "x"])
+        .fails(4, "not allowed: admin.image.build");
+}
