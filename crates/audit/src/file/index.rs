@@ -373,14 +373,20 @@ struct Indexer {
 
 impl Indexer {
     fn run(mut self) {
-        // Indexing is catch-up work: on a busy machine it should yield the
-        // CPU to the threads appending and waiting for acknowledgements.
-        let me = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(me), NICE) {
-            tracing::debug!(error = %e, "cannot lower the audit indexer's priority");
-        }
         let mut flushed_at = Instant::now();
+        let mut niced = false;
         loop {
+            if !niced && self.shared.lock().parsed.index >= self.core.tail().index {
+                // Caught up with what the log held when it was opened (at
+                // full speed: searches wait for it). From now on indexing
+                // follows appends: on a busy machine it should yield the CPU
+                // to the threads appending and waiting for acknowledgements.
+                let me = rustix::thread::gettid();
+                if let Err(e) = rustix::process::setpriority_process(Some(me), NICE) {
+                    tracing::debug!(error = %e, "cannot lower the audit indexer's priority");
+                }
+                niced = true;
+            }
             match self.wait_for_work(flushed_at) {
                 Work::Stop => {
                     self.finish();
