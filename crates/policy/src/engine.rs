@@ -10,11 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use airlock_core::Decision;
 
-use crate::entities::{self, Translated};
+use crate::context;
+use crate::entities::{self, Input, Translated};
 use crate::evaluate::{self, Outcome, Verdict};
 use crate::load::{Loaded, PolicySet, Profile};
 use crate::request::{Principal, Request, WorkloadInfo};
-use crate::schema::{ActionInfo, Kind, schemas};
+use crate::schema::{ActionInfo, schemas};
 
 /// Decides requests. Immutable: to change policies, build a new engine and
 /// swap it in (an invalid set never replaces a working one).
@@ -104,32 +105,36 @@ impl Engine {
             Principal::Workload(w) => Some(w),
             Principal::User(_) => None,
         };
-        let first = self.user_stage(req, mode, user, workload.is_some());
+        // The action and the context are the same in both stages: convert
+        // them once.
+        let prepared = prepare(req);
+        let input = prepared.as_ref().map(|(action, context)| Input {
+            req,
+            action,
+            context,
+        });
+        let stage = Stage::User {
+            user,
+            workload: workload.is_some(),
+        };
+        let translated = input
+            .map_err(Clone::clone)
+            .and_then(|i| Ok((i, entities::for_user(i)?)));
+        let first = evaluate_stage(stage, &self.policies.0, translated, mode);
         let first_allows = matches!(first.verdict, Verdict::Allow(_));
         let mut stages = vec![first];
         if let Some(w) = workload
             && let Some(profile) = &w.profile
             && (first_allows || mode == Mode::Exhaustive)
         {
-            stages.push(self.profile_stage(req, w, profile, mode));
+            stages.push(self.profile_stage(input, w, profile, mode));
         }
         stages
     }
 
-    fn user_stage(&self, req: &Request, mode: Mode, user: String, workload: bool) -> StageResult {
-        let stage = Stage::User { user, workload };
-        let set = &self.policies.0;
-        let translated = action(req).and_then(|a| {
-            let schema = schemas().schema(Kind::User);
-            let ctx = entities::context(req, a, schema)?;
-            Ok((a, entities::for_user(req, a, &ctx, schema)?))
-        });
-        evaluate_stage(stage, set, translated, mode)
-    }
-
     fn profile_stage(
         &self,
-        req: &Request,
+        input: Result<Input<'_>, &String>,
         w: &WorkloadInfo,
         name: &str,
         mode: Mode,
@@ -143,53 +148,54 @@ impl Engine {
                 verdict: Verdict::Invalid(msg),
             };
         };
-        let translated = action(req).and_then(|a| {
-            let schema = schemas().schema(Kind::Profile);
-            let ctx = entities::context(req, a, schema)?;
-            Ok((a, entities::for_workload(req, w, a, &ctx, schema)?))
-        });
+        let translated = input
+            .map_err(Clone::clone)
+            .and_then(|i| Ok((i, entities::for_workload(i, w)?)));
         evaluate_stage(stage, &profile.policies().0, translated, mode)
     }
 }
 
-fn action(req: &Request) -> Result<&'static ActionInfo, String> {
-    schemas()
+/// The request's action and its context in Cedar form.
+fn prepare(req: &Request) -> Result<(&'static ActionInfo, cedar_policy::Context), String> {
+    let action = schemas()
         .actions
         .get(&req.action)
-        .ok_or_else(|| format!("unknown action {:?}", req.action))
+        .ok_or_else(|| format!("unknown action {:?}", req.action))?;
+    Ok((action, context::convert(req, &action.context)?))
 }
 
+/// Evaluates one stage, or records why its request could not be evaluated.
 fn evaluate_stage(
     stage: Stage,
     set: &Loaded,
-    translated: Result<(&ActionInfo, Translated), String>,
+    translated: Result<(Input<'_>, Translated), String>,
     mode: Mode,
 ) -> StageResult {
-    match translated {
-        Err(msg) => StageResult {
-            stage,
-            outcome: None,
-            verdict: Verdict::Invalid(msg),
-        },
-        Ok((action, t)) => {
-            let outcome = match mode {
-                Mode::Indexed => evaluate::indexed(set, &t, action),
-                Mode::Exhaustive => evaluate::exhaustive(set, &t),
-            };
-            let verdict = outcome.verdict();
-            StageResult {
+    let (input, t) = match translated {
+        Ok(ok) => ok,
+        Err(msg) => {
+            return StageResult {
                 stage,
-                outcome: Some(outcome),
-                verdict,
-            }
+                outcome: None,
+                verdict: Verdict::Invalid(msg),
+            };
         }
+    };
+    let outcome = match mode {
+        Mode::Indexed => evaluate::indexed(set, &t, input.action),
+        Mode::Exhaustive => evaluate::exhaustive(set, &t),
+    };
+    let verdict = outcome.verdict();
+    StageResult {
+        stage,
+        outcome: Some(outcome),
+        verdict,
     }
 }
 
 /// The decision the stages add up to: the first stage that does not allow
 /// denies, with its reason; if all allow, the permits of all stages allow.
 pub(crate) fn decision(req: &Request, stages: &[StageResult]) -> Decision {
-    let summary = req.summary();
     let mut permits = BTreeSet::new();
     for s in stages {
         match &s.verdict {
@@ -200,7 +206,7 @@ pub(crate) fn decision(req: &Request, stages: &[StageResult]) -> Decision {
                     Verdict::Error { policy, .. } => vec![policy.clone()],
                     _ => Vec::new(),
                 };
-                return Decision::deny(deny_reason(&s.stage, other, &summary), ids);
+                return Decision::deny(deny_reason(&s.stage, other, &req.summary()), ids);
             }
         }
     }

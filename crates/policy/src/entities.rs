@@ -3,16 +3,21 @@
 //!
 //! Entities are built straight from typed Rust values, so they conform to
 //! the schema by construction (a test checks this against the schema); the
-//! context is caller-supplied JSON and is checked on every request.
+//! context (see [`crate::context`]) is checked against it on every request.
 
-use std::collections::HashSet;
-
-use cedar_policy::{
-    Context, Entities, Entity, EntityUid, RequestValidationError, RestrictedExpression, Schema,
-};
+use cedar_policy::{Context, Entities, Entity, EntityUid, RestrictedExpression};
 
 use crate::request::{Request, Resource, UserInfo, WorkloadInfo};
 use crate::schema::{ActionInfo, uid};
+
+/// What every stage of one request shares: the request, its action and
+/// its context, already converted once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Input<'a> {
+    pub req: &'a Request,
+    pub action: &'a ActionInfo,
+    pub context: &'a Context,
+}
 
 /// A request translated for one evaluation stage.
 #[derive(Debug)]
@@ -21,145 +26,94 @@ pub(crate) struct Translated {
     pub entities: Entities,
     /// The principal's index keys: the principal, then each role.
     pub principal_keys: Vec<EntityUid>,
+    /// The resource's index keys: the resource, then its parents.
+    pub resource_keys: Vec<EntityUid>,
 }
 
 /// Why a request cannot be put to Cedar; it denies.
 pub(crate) type TranslateError = String;
 
-/// Translates `req` for the user stage: the principal is the human.
-pub(crate) fn for_user(
-    req: &Request,
-    action: &ActionInfo,
-    context: &Context,
-    schema: &Schema,
-) -> Result<Translated, TranslateError> {
-    let user = req.principal.user();
-    let mut entities = user_entities(user);
-    let principal = entities[0].uid();
-    let principal_keys = entities.iter().map(Entity::uid).collect();
-    let resource = push_resource(&mut entities, &req.resource)?;
-    entities.push(action.entity.clone());
-    finish(
-        principal,
-        principal_keys,
-        resource,
-        entities,
-        action,
-        context,
-        schema,
-    )
+/// Translates for the user stage: the principal is the human.
+pub(crate) fn for_user(input: Input<'_>) -> Result<Translated, TranslateError> {
+    let user = input.req.principal.user();
+    let mut principal_keys = vec![uid("User", user.name.as_str())];
+    principal_keys.extend(user.roles.iter().map(|r| uid("Role", r.as_str())));
+    finish(input, principal_keys, vec![user_entity(user)])
 }
 
-/// Translates `req` for the profile stage: the principal is the workload.
+/// Translates for the profile stage: the principal is the workload.
 pub(crate) fn for_workload(
-    req: &Request,
+    input: Input<'_>,
     workload: &WorkloadInfo,
-    action: &ActionInfo,
-    context: &Context,
-    schema: &Schema,
 ) -> Result<Translated, TranslateError> {
-    let mut entities = workload_entities(workload);
-    let principal = entities[0].uid();
-    let principal_keys = vec![principal.clone()];
-    let resource = push_resource(&mut entities, &req.resource)?;
-    entities.push(action.entity.clone());
-    finish(
-        principal,
-        principal_keys,
-        resource,
-        entities,
-        action,
-        context,
-        schema,
-    )
+    let entities = workload_entities(workload);
+    let principal_keys = vec![entities[0].uid()];
+    finish(input, principal_keys, entities)
 }
 
+/// Adds the resource and action entities to the principal's (which come
+/// first) and builds the Cedar request. The request is not validated by
+/// Cedar: the context was checked when it was converted, principals are of
+/// the stage's type by construction, and the resource type is checked here.
 fn finish(
-    principal: EntityUid,
+    input: Input<'_>,
     principal_keys: Vec<EntityUid>,
-    resource: EntityUid,
-    entities: Vec<Entity>,
-    action: &ActionInfo,
-    context: &Context,
-    schema: &Schema,
+    mut entities: Vec<Entity>,
 ) -> Result<Translated, TranslateError> {
+    let principal = entities[0].uid();
+    let (resource, resource_keys) = push_resource(&mut entities, &input.req.resource)?;
+    if resource.type_name() != &input.action.resource_type {
+        return Err(format!(
+            "{} applies to {}, not to {}",
+            input.req.action,
+            input.action.resource_type.basename(),
+            resource.type_name().basename()
+        ));
+    }
+    entities.push(input.action.entity.clone());
     let request = cedar_policy::Request::new(
         principal,
-        action.uid.clone(),
+        input.action.uid.clone(),
         resource,
-        context.clone(),
-        Some(schema),
+        input.context.clone(),
+        None,
     )
-    .map_err(|e| match e {
-        // Cedar's own message only repeats the context; say what to check.
-        RequestValidationError::InvalidContext(_) => format!(
-            "invalid context for {}: an attribute has the wrong type (see the action's context type in the schema)",
-            action.uid.id().unescaped()
-        ),
-        other => format!("invalid request: {other}"),
-    })?;
-    // No schema here: the entities are well-typed by construction, and
-    // checking them again would cost more than the decision itself.
-    let entities =
-        Entities::from_entities(entities, None).map_err(|e| format!("invalid entities: {e}"))?;
+    .map_err(|e| format!("invalid request: {e}"))?;
+    let entities = store(entities)?;
     Ok(Translated {
         request,
         entities,
         principal_keys,
+        resource_keys,
     })
 }
 
-/// Parses the request's JSON context against the action's context type,
-/// adding `now`: `time` as a Cedar datetime, so policies can compare times
-/// of day (`context.now.toTime() < duration("9h")`) without arithmetic.
-pub(crate) fn context(
-    req: &Request,
-    action: &ActionInfo,
-    schema: &Schema,
-) -> Result<Context, TranslateError> {
-    let invalid = |e: &dyn std::fmt::Display| format!("invalid context for {}: {e}", req.action);
-    let mut map = req.context.as_map().clone();
-    if map.contains_key("now") {
-        return Err(invalid(&"`now` is derived from `time`; set only `time`"));
-    }
-    let Some(time) = map.get("time").and_then(serde_json::Value::as_i64) else {
-        return Err(invalid(&"`time` (unix seconds, an integer) is required"));
-    };
-    let now = rfc3339(time).ok_or_else(|| invalid(&"`time` is out of range"))?;
-    map.insert("now".to_owned(), now.into());
-    Context::from_json_value(map.into(), Some((schema, &action.uid))).map_err(|e| invalid(&e))
+/// The entity store of one request. The hierarchy is complete by
+/// construction: a user's parents are its roles, an action's its groups, a
+/// tool's its server, and none of those has parents of its own. So the
+/// transitive closure is not recomputed (with `Entities::from_entities` that
+/// would be a third of a decision's time); a test checks the shortcut
+/// against the full computation.
+fn store(entities: Vec<Entity>) -> Result<Entities, TranslateError> {
+    use cedar_policy_core::entities::{Entities as CoreEntities, TCComputation};
+    use cedar_policy_core::extensions::Extensions;
+    use cedar_policy_core::validator::CoreSchema;
+    let core = entities.into_iter().map(|e| e.as_ref().clone());
+    CoreEntities::from_entities(
+        core,
+        None::<&CoreSchema<'_>>,
+        TCComputation::AssumeAlreadyComputed,
+        Extensions::all_available(),
+    )
+    .map(Entities::from)
+    .map_err(|e| format!("invalid entities: {e}"))
 }
 
-/// `unix` seconds as `YYYY-MM-DDThh:mm:ssZ`, for years 0 to 9999 (what a
-/// Cedar datetime accepts).
-fn rfc3339(unix: i64) -> Option<String> {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    if !(0..=9999).contains(&y) {
-        return None;
-    }
-    let (hh, mm, ss) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    Some(format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z"))
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// algorithm), so the crate needs no date library and no clock.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// The user entity first, then one entity per role.
-pub(crate) fn user_entities(user: &UserInfo) -> Vec<Entity> {
-    let roles: Vec<EntityUid> = user.roles.iter().map(|r| uid("Role", r.as_str())).collect();
+/// The user, a member of its roles. Role entities themselves are not
+/// needed: `principal in Role::"x"` reads the user's ancestors, and a role
+/// has no attributes.
+pub(crate) fn user_entity(user: &UserInfo) -> Entity {
+    let roles = user.roles.iter().map(|r| uid("Role", r.as_str()));
     let tags = user.traits.iter().map(|(k, vs)| {
         let set = vs
             .iter()
@@ -167,15 +121,8 @@ pub(crate) fn user_entities(user: &UserInfo) -> Vec<Entity> {
         (k.clone(), RestrictedExpression::new_set(set))
     });
     let attrs = [("name".to_owned(), string(user.name.as_str()))];
-    let me = Entity::new_with_tags(uid("User", user.name.as_str()), attrs, roles.clone(), tags)
-        .expect("user attributes are literals");
-    let mut out = vec![me];
-    out.extend(
-        roles
-            .into_iter()
-            .map(|r| Entity::new_no_attrs(r, HashSet::new())),
-    );
-    out
+    Entity::new_with_tags(uid("User", user.name.as_str()), attrs, roles, tags)
+        .expect("user attributes are literals")
 }
 
 /// The workload first, then its sandbox, its user and the user's roles.
@@ -200,17 +147,21 @@ fn workload_entities(w: &WorkloadInfo) -> Vec<Entity> {
         w.isolation.as_str(),
         &w.image,
     );
-    let mut out = vec![me, sb];
-    out.extend(user_entities(&w.user));
-    out
+    vec![me, sb, user_entity(&w.user)]
 }
 
 /// Appends the resource's entities (the resource first) unless an entity
 /// with its uid is already there, in which case the two must agree: a
 /// request describing one sandbox two ways is refused rather than guessed at.
-fn push_resource(entities: &mut Vec<Entity>, r: &Resource) -> Result<EntityUid, TranslateError> {
+/// Returns the resource's uid and its index keys (itself and its parents).
+fn push_resource(
+    entities: &mut Vec<Entity>,
+    r: &Resource,
+) -> Result<(EntityUid, Vec<EntityUid>), TranslateError> {
     let mine = resource_entities(r);
     let id = mine[0].uid();
+    let mut keys = vec![id.clone()];
+    keys.extend(parents(r));
     for e in mine {
         match entities.iter().find(|x| x.uid() == e.uid()) {
             Some(x) if x.deep_eq(&e) => {}
@@ -218,7 +169,17 @@ fn push_resource(entities: &mut Vec<Entity>, r: &Resource) -> Result<EntityUid, 
             None => entities.push(e),
         }
     }
-    Ok(id)
+    Ok((id, keys))
+}
+
+/// The parents a resource entity is built with: an MCP tool is in its
+/// server. Like roles, the server entity itself is not needed for
+/// `resource in McpServer::"x"`.
+fn parents(r: &Resource) -> Vec<EntityUid> {
+    match r {
+        Resource::McpTool { server, .. } => vec![uid("McpServer", server)],
+        _ => Vec::new(),
+    }
 }
 
 fn resource_entities(r: &Resource) -> Vec<Entity> {
@@ -254,21 +215,14 @@ fn resource_entities(r: &Resource) -> Vec<Entity> {
             [("name", string(name)), ("kind", string(kind))],
             [],
         )],
-        Resource::McpTool { server, tool } => mcp_entities(server, tool),
+        Resource::McpTool { server, tool } => vec![entity(
+            uid("McpTool", &format!("{server}/{tool}")),
+            [("name", string(tool)), ("server", string(server))],
+            parents(r),
+        )],
         Resource::Cluster => vec![Entity::with_uid(uid("Cluster", "cluster"))],
         Resource::AuditLog => vec![Entity::with_uid(uid("AuditLog", "audit"))],
     }
-}
-
-fn mcp_entities(server: &str, tool: &str) -> Vec<Entity> {
-    let server_uid = uid("McpServer", server);
-    let tool_e = entity(
-        uid("McpTool", &format!("{server}/{tool}")),
-        [("name", string(tool)), ("server", string(server))],
-        [server_uid.clone()],
-    );
-    let server_e = entity(server_uid, [("name", string(server))], []);
-    vec![tool_e, server_e]
 }
 
 fn sandbox_entity(id: EntityUid, owner: &str, isolation: &str, image: &str) -> Entity {
@@ -310,15 +264,6 @@ mod tests {
     use crate::request::{Context as Ctx, Principal};
     use crate::schema::{Kind, schemas};
     use airlock_core::{IsolationClass, SandboxId, UserName};
-
-    #[test]
-    fn dates() {
-        assert_eq!(rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000).unwrap(), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(951_782_400).unwrap(), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(-1).unwrap(), "1969-12-31T23:59:59Z");
-        assert!(rfc3339(i64::MAX / 2).is_none());
-    }
 
     /// The entities are built without the schema for speed; this checks
     /// that every kind of them conforms to it.
@@ -369,11 +314,16 @@ mod tests {
             Resource::AuditLog,
         ];
         let mut all = workload_entities(&w);
-        all.extend(user_entities(&user).into_iter().skip(2));
         for r in &resources {
             all.extend(resource_entities(r));
         }
-        Entities::from_entities(all, Some(schemas().schema(Kind::User))).unwrap();
+        all.push(schemas().actions["sandbox.exec"].entity.clone());
+        Entities::from_entities(all.clone(), Some(schemas().schema(Kind::User))).unwrap();
+        let computed = Entities::from_entities(all.clone(), None).unwrap();
+        assert!(
+            computed.deep_eq(&store(all).unwrap()),
+            "the closure is complete as built"
+        );
         let req = Request::new(Principal::Workload(w), "x", Resource::Cluster, Ctx::at(0));
         assert!(matches!(req.principal, Principal::Workload(_)));
     }

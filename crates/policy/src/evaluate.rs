@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use cedar_policy::{AuthorizationError, Authorizer, Decision as CedarDecision};
 
 use crate::entities::Translated;
+use crate::index::Keys;
 use crate::load::Loaded;
 use crate::schema::ActionInfo;
 
@@ -75,7 +76,12 @@ impl Outcome {
 pub(crate) fn indexed(set: &Loaded, t: &Translated, action: &ActionInfo) -> Outcome {
     let authorizer = Authorizer::new();
     let mut out = Outcome::default();
-    for bucket in set.index.select(&action.keys, &t.principal_keys) {
+    let keys = Keys {
+        action: &action.keys,
+        principal: &t.principal_keys,
+        resource: &t.resource_keys,
+    };
+    for bucket in set.index.select(keys) {
         out.absorb(&authorizer.is_authorized(&t.request, bucket, &t.entities));
     }
     out

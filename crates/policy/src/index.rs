@@ -4,57 +4,74 @@
 //! Cedar's authorizer evaluates every policy of the set it is given. With a
 //! thousand per-user and per-role policies that costs far more than the
 //! 50 µs budget, although almost all of them fail on their scope. So the
-//! loader files each policy under its action constraint (an action, an
-//! action group, or "any") and its principal constraint (a user, a role, or
-//! "any"), and a decision evaluates the buckets its action keys and
-//! principal keys select.
+//! loader files each policy under the three parts of its scope: its action
+//! constraint (an action, an action group, or "any"), its principal
+//! constraint (a user, a role, or "any") and its resource constraint (a
+//! resource, an MCP server, or "any"); a decision evaluates the buckets its
+//! keys select: the action and its groups, the principal and its roles, the
+//! resource and its parents.
 //!
 //! Why this is exact: a policy's scope is part of its condition, and Cedar
 //! checks the scope before the body, so a policy whose scope cannot match is
-//! never satisfied and never errors. A policy lands in no bucket only if its
-//! action constraint names neither the action nor one of its groups, or its
-//! principal constraint names neither the principal nor one of its roles;
-//! such a scope is false for the request. Combining buckets is exact too:
-//! Cedar denies if any forbid holds and allows if any permit holds, both
-//! unions over policies. A property test compares this with evaluating the
-//! whole set.
+//! never satisfied and never errors. A policy lands in no selected bucket
+//! only if one of its constraints names an entity that is neither the
+//! request's nor one of its ancestors; that constraint is then false. (`is`
+//! constraints are filed under "any": they are checked by evaluation.)
+//! Combining buckets is exact too: Cedar denies if any forbid holds and
+//! allows if any permit holds, both unions over policies. A property test
+//! compares this with evaluating the whole set.
 
 use std::collections::HashMap;
 
-use cedar_policy::{ActionConstraint, EntityUid, Policy, PolicySet, PrincipalConstraint};
+use cedar_policy::{
+    ActionConstraint, EntityUid, Policy, PolicySet, PrincipalConstraint, ResourceConstraint,
+};
 
-/// Buckets of policies by action key, then principal key.
+/// Buckets keyed by action, then principal, then resource.
 #[derive(Debug, Default)]
-pub(crate) struct Index {
-    /// Policies whose action constraint is `action` (any action).
-    any_action: ByPrincipal,
-    /// Policies filed under an action or an action group.
-    by_action: HashMap<EntityUid, ByPrincipal>,
+pub(crate) struct Index(Slots<Slots<Slots<PolicySet>>>);
+
+/// One level of the index: what an unconstrained scope part files under,
+/// and what a constraint naming an entity files under.
+#[derive(Debug)]
+struct Slots<T> {
+    any: Option<T>,
+    by: HashMap<EntityUid, T>,
 }
 
-/// Buckets of one action key, by principal key.
-#[derive(Debug, Default)]
-struct ByPrincipal {
-    any_principal: Option<PolicySet>,
-    by_principal: HashMap<EntityUid, PolicySet>,
-}
-
-impl ByPrincipal {
-    fn add(&mut self, key: Option<EntityUid>, policy: &Policy) {
-        let set = match key {
-            None => self.any_principal.get_or_insert_with(PolicySet::new),
-            Some(uid) => self.by_principal.entry(uid).or_default(),
-        };
-        // Ids are unique in the source set, so adding cannot collide.
-        set.add(policy.clone()).expect("policy ids are unique");
-    }
-
-    fn select<'a>(&'a self, principal_keys: &[EntityUid], out: &mut Vec<&'a PolicySet>) {
-        out.extend(self.any_principal.as_ref());
-        for key in principal_keys {
-            out.extend(self.by_principal.get(key));
+impl<T> Default for Slots<T> {
+    fn default() -> Self {
+        Self {
+            any: None,
+            by: HashMap::new(),
         }
     }
+}
+
+impl<T: Default> Slots<T> {
+    fn entry(&mut self, key: Option<EntityUid>) -> &mut T {
+        match key {
+            None => self.any.get_or_insert_with(T::default),
+            Some(uid) => self.by.entry(uid).or_default(),
+        }
+    }
+}
+
+impl<T> Slots<T> {
+    /// The unconstrained bucket and the buckets of `keys`.
+    fn matching<'a>(&'a self, keys: &'a [EntityUid]) -> impl Iterator<Item = &'a T> + 'a {
+        self.any
+            .iter()
+            .chain(keys.iter().filter_map(|k| self.by.get(k)))
+    }
+}
+
+/// The keys of one request: each entity and its ancestors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keys<'a> {
+    pub action: &'a [EntityUid],
+    pub principal: &'a [EntityUid],
+    pub resource: &'a [EntityUid],
 }
 
 impl Index {
@@ -62,35 +79,29 @@ impl Index {
     pub fn build(set: &PolicySet) -> Self {
         let mut index = Self::default();
         for policy in set.policies() {
-            let principal = principal_key(policy);
+            let (principal, resource) = (principal_key(policy), resource_key(policy));
             for action in action_keys(policy) {
-                let bucket = match action {
-                    None => &mut index.any_action,
-                    Some(uid) => index.by_action.entry(uid).or_default(),
-                };
-                bucket.add(principal.clone(), policy);
+                let bucket = index
+                    .0
+                    .entry(action)
+                    .entry(principal.clone())
+                    .entry(resource.clone());
+                // Ids are unique in the source set and action keys are
+                // de-duplicated, so adding cannot collide.
+                bucket.add(policy.clone()).expect("policy ids are unique");
             }
         }
         index
     }
 
-    /// The buckets a request may be decided by. `action_keys` are the action
-    /// and its groups; `principal_keys` the principal and its roles. A policy
-    /// filed under several keys can appear in several buckets; callers
+    /// The buckets a request may be decided by. A policy filed under
+    /// several action keys can appear in several buckets; callers
     /// de-duplicate ids.
-    pub fn select(
-        &self,
-        action_keys: &[EntityUid],
-        principal_keys: &[EntityUid],
-    ) -> Vec<&PolicySet> {
-        let mut out = Vec::new();
-        self.any_action.select(principal_keys, &mut out);
-        for key in action_keys {
-            if let Some(bucket) = self.by_action.get(key) {
-                bucket.select(principal_keys, &mut out);
-            }
-        }
-        out
+    pub fn select<'a>(&'a self, keys: Keys<'a>) -> impl Iterator<Item = &'a PolicySet> + 'a {
+        self.0
+            .matching(keys.action)
+            .flat_map(move |by_principal| by_principal.matching(keys.principal))
+            .flat_map(move |by_resource| by_resource.matching(keys.resource))
     }
 }
 
@@ -102,6 +113,16 @@ fn principal_key(policy: &Policy) -> Option<EntityUid> {
         PrincipalConstraint::Eq(uid)
         | PrincipalConstraint::In(uid)
         | PrincipalConstraint::IsIn(_, uid) => Some(uid),
+    }
+}
+
+/// The entity a resource constraint names, if any.
+fn resource_key(policy: &Policy) -> Option<EntityUid> {
+    match policy.resource_constraint() {
+        ResourceConstraint::Any | ResourceConstraint::Is(_) => None,
+        ResourceConstraint::Eq(uid)
+        | ResourceConstraint::In(uid)
+        | ResourceConstraint::IsIn(_, uid) => Some(uid),
     }
 }
 

@@ -20,6 +20,7 @@
 //! docs/policy.md describes the model for policy authors.
 #![forbid(unsafe_code)]
 
+mod context;
 mod diagnostics;
 mod engine;
 mod entities;

@@ -309,10 +309,7 @@ fn validate(
         };
         diagnostics::from_cedar(d, place, Some(id.to_string()))
     };
-    let mut errors: Vec<Diagnostic> = result
-        .validation_errors()
-        .map(|e| locate(e.policy_id(), e))
-        .collect();
+    let mut errors = dedup(result.validation_errors().map(|e| locate(e.policy_id(), e)));
     let mut warnings = Vec::new();
     for w in result.validation_warnings() {
         let d = locate(w.policy_id(), w);
@@ -331,6 +328,31 @@ fn validate(
             diagnostics: errors,
         })
     }
+}
+
+/// The validator checks a policy once per action it may apply to, so an
+/// unconstrained `action` with one bad attribute yields one error per
+/// action. Keep the first per place, and count the others.
+fn dedup(diags: impl Iterator<Item = Diagnostic>) -> Vec<Diagnostic> {
+    let mut out: Vec<(Diagnostic, usize)> = Vec::new();
+    for d in diags {
+        let same = |(o, _): &&mut (Diagnostic, usize)| {
+            (&o.file, o.line, o.column, &o.policy) == (&d.file, d.line, d.column, &d.policy)
+        };
+        match out.iter_mut().find(same) {
+            Some((_, n)) => *n += 1,
+            None => out.push((d, 0)),
+        }
+    }
+    out.into_iter()
+        .map(|(mut d, n)| {
+            if n > 0 {
+                d.message
+                    .push_str(&format!(" (and {n} similar, for other actions)"));
+            }
+            d
+        })
+        .collect()
 }
 
 /// A policy that can never apply is refused, not merely warned about: a

@@ -13,7 +13,11 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
-use cedar_policy::{Entity, EntityId, EntityTypeName, EntityUid, Schema, Validator};
+use cedar_policy::{
+    Entity, EntityId, EntityTypeName, EntityUid, Schema, SchemaFragment, Validator,
+};
+
+use crate::context::ContextType;
 
 /// The schema text, as shipped (also what `airlock policy schema` can print).
 pub const SCHEMA_TEXT: &str = include_str!("../cedar/airlock.cedarschema");
@@ -60,6 +64,10 @@ pub(crate) struct ActionInfo {
     pub entity: Entity,
     /// The action itself, then each group it belongs to.
     pub keys: Vec<EntityUid>,
+    /// The one resource type it applies to.
+    pub resource_type: EntityTypeName,
+    /// Its context type.
+    pub context: ContextType,
 }
 
 impl Schemas {
@@ -72,6 +80,7 @@ impl Schemas {
     }
 
     /// The schema for policies of `kind`.
+    #[cfg(test)]
     pub fn schema(&self, kind: Kind) -> &Schema {
         self.validator(kind).schema()
     }
@@ -113,6 +122,7 @@ fn action_infos(schema: &Schema) -> HashMap<String, ActionInfo> {
     let entities = schema
         .action_entities()
         .expect("the built-in schema's actions form entities");
+    let json = schema_json();
     let requestable = |a: &&EntityUid| {
         schema
             .principals_for_action(a)
@@ -135,14 +145,50 @@ fn action_infos(schema: &Schema) -> HashMap<String, ActionInfo> {
             groups.sort();
             let mut keys = vec![uid.clone()];
             keys.extend(groups);
+            let name = uid.id().unescaped().to_owned();
             let info = ActionInfo {
                 uid: uid.clone(),
                 entity,
                 keys,
+                resource_type: resource_type(schema, uid),
+                context: context_type(&json, &name),
             };
-            (uid.id().unescaped().to_owned(), info)
+            (name, info)
         })
         .collect()
+}
+
+/// The schema in Cedar's JSON form, where context types are easy to read.
+fn schema_json() -> serde_json::Value {
+    let (fragment, _) =
+        SchemaFragment::from_cedarschema_str(SCHEMA_TEXT).expect("the built-in schema parses");
+    let json = fragment
+        .to_json_value()
+        .expect("the schema converts to JSON");
+    json[NAMESPACE].clone()
+}
+
+/// The context type of `action`: every context is a named common type.
+fn context_type(ns: &serde_json::Value, action: &str) -> ContextType {
+    let name = ns["actions"][action]["appliesTo"]["context"]["type"]
+        .as_str()
+        .unwrap_or_else(|| panic!("action {action} names its context type"));
+    ContextType::from_schema_json(&ns["commonTypes"][name])
+}
+
+fn resource_type(schema: &Schema, action: &EntityUid) -> EntityTypeName {
+    let mut types = schema
+        .resources_for_action(action)
+        .expect("a schema action")
+        .cloned();
+    let first = types
+        .next()
+        .expect("every action applies to a resource type");
+    assert!(
+        types.next().is_none(),
+        "{action} applies to one resource type"
+    );
+    first
 }
 
 /// `Airlock::<name>` as a Cedar type name.
@@ -151,7 +197,29 @@ pub(crate) fn type_name(name: &str) -> EntityTypeName {
         .expect("Airlock type names are valid Cedar names")
 }
 
-/// `Airlock::<type>::"<id>"`.
+/// `Airlock::<type>::"<id>"`. Type names are parsed once: parsing one
+/// costs as much as evaluating a policy.
 pub(crate) fn uid(type_: &str, id: &str) -> EntityUid {
-    EntityUid::from_type_name_and_id(type_name(type_), EntityId::new(id))
+    static TYPES: LazyLock<HashMap<&'static str, EntityTypeName>> =
+        LazyLock::new(|| ENTITY_TYPES.iter().map(|t| (*t, type_name(t))).collect());
+    let ty = TYPES
+        .get(type_)
+        .unwrap_or_else(|| panic!("{type_} is not an Airlock entity type"));
+    EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
 }
+
+/// Every entity type the engine builds.
+const ENTITY_TYPES: &[&str] = &[
+    "User",
+    "Role",
+    "Workload",
+    "Sandbox",
+    "HttpService",
+    "InferenceEndpoint",
+    "Egress",
+    "Database",
+    "McpServer",
+    "McpTool",
+    "Cluster",
+    "AuditLog",
+];

@@ -102,8 +102,9 @@ fn context_of_the_wrong_type_denies() {
     let wrong_port = http_ctx("GET", "/").with("port", "443");
     let d = denied(&e, &req(wrong_port));
     assert!(
-        d.reason
-            .contains("invalid context for http.request: an attribute has the wrong type"),
+        d.reason.ends_with(
+            r#"invalid context for http.request: attribute `port` must be an integer (Long), not "443""#
+        ),
         "{}",
         d.reason
     );
@@ -116,8 +117,8 @@ fn context_of_the_wrong_type_denies() {
     assert!(d.reason.contains("`time`"), "{}", d.reason);
     let unknown_attribute = http_ctx("GET", "/").with("verb", "GET");
     let d = denied(&e, &req(unknown_attribute));
-    assert!(d.reason.contains("`verb` should not exist"), "{}", d.reason);
-    let d = denied(&e, &req(http_ctx("GET", "/").with("now", "2024-01-01")));
+    assert!(d.reason.contains("`verb` is not part of"), "{}", d.reason);
+    let d = denied(&e, &req(http_ctx("GET", "/").with("time_of_day", 3600)));
     assert!(d.reason.contains("set only `time`"), "{}", d.reason);
 }
 
@@ -148,7 +149,12 @@ fn unknown_action_and_wrong_resource_type_deny() {
             Context::at(NOW),
         ),
     );
-    assert!(d.reason.contains("invalid request"), "{}", d.reason);
+    assert!(
+        d.reason
+            .contains("audit.read applies to AuditLog, not to HttpService"),
+        "{}",
+        d.reason
+    );
     allowed(
         &e,
         &Request::new(
@@ -190,7 +196,7 @@ when {
 
 @id("office-hours")
 forbid(principal, action, resource)
-when { context.now.toTime() < duration("6h") };
+when { context.time_of_day < 6 * 3600 };
 
 @id("internal-only")
 forbid(principal, action == Airlock::Action::"inference.call", resource)

@@ -39,17 +39,45 @@ const ACTIONS: &[&str] = &[
     "sandbox.exec",
     "sandbox.list",
     "audit.read",
+    "mcp.call_tool",
 ];
 
-fn action_constraint(rng: &mut Rng) -> String {
-    let a = |rng: &mut Rng| format!("Airlock::Action::\"{}\"", rng.pick(ACTIONS));
-    match rng.below(6) {
-        0 => "action".into(),
-        1 | 2 => format!("action == {}", a(rng)),
-        3 => format!("action in [{}, {}]", a(rng), a(rng)),
-        4 => "action in Airlock::Action::\"sandbox.*\"".into(),
-        _ => format!("action in [Airlock::Action::\"sandbox.*\", {}]", a(rng)),
+/// Resource constraints that fit `action` (the loader refuses a policy
+/// whose scope can never apply). Each names one of two entities, so some
+/// match the request and some do not.
+fn resource_constraint(rng: &mut Rng, action: &str) -> String {
+    let n = rng.below(2);
+    let named = match action {
+        "http.request" => format!("== Airlock::HttpService::\"svc{n}\""),
+        "inference.call" => format!("== Airlock::InferenceEndpoint::\"llm{n}\""),
+        "egress.connect" => format!("== Airlock::Egress::\"host{n}:443\""),
+        "sandbox.exec" => format!("== Airlock::Sandbox::\"sb-{n}\""),
+        "mcp.call_tool" if rng.below(2) == 0 => format!("in Airlock::McpServer::\"s{n}\""),
+        "mcp.call_tool" => format!("is Airlock::McpTool in Airlock::McpServer::\"s{n}\""),
+        "audit.read" => "is Airlock::AuditLog".into(),
+        _ => return "resource".into(),
+    };
+    match rng.below(3) {
+        0 => "resource".into(),
+        _ => format!("resource {named}"),
     }
+}
+
+/// An action constraint and a resource constraint that fits it.
+fn action_and_resource(rng: &mut Rng) -> (String, String) {
+    let a = |rng: &mut Rng| format!("Airlock::Action::\"{}\"", rng.pick(ACTIONS));
+    let action = match rng.below(7) {
+        0 => "action".into(),
+        1..=3 => {
+            let one = rng.pick(ACTIONS);
+            let resource = resource_constraint(rng, one);
+            return (format!("action == Airlock::Action::\"{one}\""), resource);
+        }
+        4 => format!("action in [{}, {}]", a(rng), a(rng)),
+        5 => "action in Airlock::Action::\"sandbox.*\"".into(),
+        _ => format!("action in [Airlock::Action::\"sandbox.*\", {}]", a(rng)),
+    };
+    (action, "resource".into())
 }
 
 fn user_principal(rng: &mut Rng) -> String {
@@ -77,7 +105,7 @@ fn condition(rng: &mut Rng, workload: bool) -> String {
     match rng.below(8) {
         0..=2 => String::new(),
         3 => format!("when {{ context.time > {t} }}"),
-        4 => format!("unless {{ context.now.toTime() < duration(\"{t}s\") }}"),
+        4 => format!("unless {{ context.time_of_day < {t} }}"),
         5 => "when { context.time * 9223372036854775807 == 1 }".into(),
         _ if workload => "when { principal.isolation == \"gvisor\" }".into(),
         6 => format!("when {{ principal.name == \"u{}\" }}", rng.below(6)),
@@ -101,9 +129,9 @@ fn policies(rng: &mut Rng, n: usize, workload: bool) -> String {
             } else {
                 user_principal(rng)
             };
-            let action = action_constraint(rng);
+            let (action, resource) = action_and_resource(rng);
             let cond = condition(rng, workload);
-            format!("@id(\"p{i}\")\n{effect}({principal}, {action}, resource) {cond};\n")
+            format!("@id(\"p{i}\")\n{effect}({principal}, {action}, {resource}) {cond};\n")
         })
         .collect()
 }
@@ -137,17 +165,32 @@ fn request(rng: &mut Rng) -> Request {
     };
     let time = [0, 1, 500, 1000, 1500][rng.below(5)];
     let owner = format!("u{}", rng.below(6));
+    let n = rng.below(3);
     let (action, resource, ctx): (&str, Resource, Context) = match rng.below(ACTIONS.len()) {
-        0 => ("http.request", http_service("svc"), http_ctx("GET", "/")),
-        1 => ("inference.call", llm("openai"), llm_ctx("gpt-4o")),
-        2 => (
-            "egress.connect",
-            egress("pypi.org", 443),
-            egress_ctx("pypi.org", 443),
+        0 => (
+            "http.request",
+            http_service(&format!("svc{n}")),
+            http_ctx("GET", "/"),
         ),
-        3 => ("sandbox.exec", sandbox("sb-x", &owner), Context::default()),
+        1 => ("inference.call", llm(&format!("llm{n}")), llm_ctx("gpt-4o")),
+        2 => {
+            let host = format!("host{n}");
+            ("egress.connect", egress(&host, 443), egress_ctx(&host, 443))
+        }
+        3 => (
+            "sandbox.exec",
+            sandbox(&format!("sb-{n}"), &owner),
+            Context::default(),
+        ),
         4 => ("sandbox.list", Resource::Cluster, Context::default()),
-        _ => ("audit.read", Resource::AuditLog, Context::default()),
+        5 => ("audit.read", Resource::AuditLog, Context::default()),
+        _ => {
+            let (server, tool) = (format!("s{n}"), format!("t{}", rng.below(2)));
+            let ctx = Context::default()
+                .with("server", server.as_str())
+                .with("tool", tool.as_str());
+            ("mcp.call_tool", Resource::McpTool { server, tool }, ctx)
+        }
     };
     Request::new(principal, action, resource, ctx.with("time", time))
 }
