@@ -1,6 +1,7 @@
 //! Integration tests of airlock-policy: one binary, one module per concern.
 
 mod decide;
+mod docs;
 mod examples;
 mod explain;
 mod index;
