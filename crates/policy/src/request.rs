@@ -40,15 +40,6 @@ impl Request {
         }
     }
 
-    /// The same request made by the human behind the principal: a workload's
-    /// request becomes its user's (the first stage of a workload decision).
-    pub fn as_user(&self) -> Request {
-        Request {
-            principal: Principal::User(self.principal.user().clone()),
-            ..self.clone()
-        }
-    }
-
     /// One line naming the action, its salient context and the resource,
     /// e.g. `http.request GET /v1/repos on HttpService "github"`.
     pub fn summary(&self) -> String {

@@ -257,3 +257,22 @@ when { context.tool != "delete_repo" };
     denied(&e, &tool("github", "delete_repo"));
     denied(&e, &tool("jira", "create_issue"));
 }
+
+#[test]
+fn a_request_replays_from_its_json() {
+    // Audit events carry the request; deciding it again gives the same answer.
+    let e = engine(GITHUB_GET);
+    let req = get(user("alice", &["dev"]), "github", "/x");
+    let json = serde_json::to_string(&req).unwrap();
+    let back: Request = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, req);
+    assert_eq!(e.decide(&back), e.decide(&req));
+}
+
+#[test]
+fn engines_are_shared_across_threads() {
+    fn shared<T: Send + Sync + Clone + 'static>() {}
+    shared::<airlock_policy::Engine>();
+    shared::<airlock_policy::PolicySet>();
+    shared::<airlock_policy::Profile>();
+}
