@@ -1,1 +1,316 @@
-fn main() {}
+//! Added latency and throughput of the proxy, measured with `wrk` in one run
+//! against direct access and against squid as the peer forward proxy.
+//!
+//! ```text
+//! cargo bench -p airlock-proxy --bench proxy
+//! ```
+//!
+//! Knobs: `PROXY_BENCH_SECS` (per wrk run, default 10), `PROXY_BENCH_CONNS`
+//! (throughput connections, default 64), `PROXY_BENCH_WORKERS` (tokio
+//! worker threads of the proxy and upstream, default 2), `PROXY_BENCH_DIR` (audit log and
+//! squid files, default /tmp). Needs `wrk` and `squid` on PATH
+//! (scripts/setup.sh --test). Prints a markdown table.
+#![allow(clippy::print_stdout)]
+
+use std::convert::Infallible;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock_audit::{AuditLog, NoteSigner};
+use airlock_core::{Decision, IsolationClass, SandboxId, SpiffeId, TrustDomain, UserName};
+use airlock_proxy::{
+    AuditLogSink, AuditSink, Caller, Catalog, Decider, HttpService, InferenceEndpoint, ProxyCa,
+    ProxyConfig, ProxyEvent, ProxyRequest, ProxyServer, RecordFuture, SandboxProxy, Upstream,
+};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// Allows the one benchmark service, as a Cedar permit would.
+struct AllowBench;
+
+impl Decider for AllowBench {
+    fn decide(&self, _caller: &Caller, req: &ProxyRequest) -> Decision {
+        match req {
+            ProxyRequest::Http {
+                service: Some(s),
+                method,
+                ..
+            } if s == "bench" && method == "GET" => {
+                Decision::allow("bench", vec!["allow-bench-get".into()])
+            }
+            _ => Decision::deny("no policy permits this", vec![]),
+        }
+    }
+}
+
+/// The upstream registered under its own address.
+struct BenchCatalog(Arc<HttpService>, u16);
+
+impl Catalog for BenchCatalog {
+    fn http_service_for(&self, host: &str, port: u16) -> Option<Arc<HttpService>> {
+        (host == "127.0.0.1" && port == self.1).then(|| self.0.clone())
+    }
+
+    fn inference_named(&self, _name: &str) -> Option<Arc<InferenceEndpoint>> {
+        None
+    }
+}
+
+/// Accepts and forgets: the cost of the proxy without a durable log.
+struct NullSink;
+
+impl AuditSink for NullSink {
+    fn record(&self, _event: ProxyEvent) -> RecordFuture {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let secs = env_or("PROXY_BENCH_SECS", 10);
+    let conns = env_or("PROXY_BENCH_CONNS", 64);
+    let dir =
+        tempfile::tempdir_in(std::env::var("PROXY_BENCH_DIR").unwrap_or_else(|_| "/tmp".into()))
+            .unwrap();
+    let upstream = rt.block_on(serve_upstream());
+    let url = format!("http://127.0.0.1:{upstream}/hello");
+    let (durable_port, _a) = rt.block_on(start_proxy(upstream, durable_sink(dir.path())));
+    let (null_port, _b) = rt.block_on(start_proxy(upstream, Arc::new(NullSink)));
+    let mut squid = Squid::start(dir.path());
+
+    println!(
+        "| path | p50 latency, 1 connection | p99 | added p50 vs direct | req/s, {conns} connections |"
+    );
+    println!("| --- | --- | --- | --- | --- |");
+    let direct = measure(&url, None, secs, conns);
+    let rows = [
+        ("direct", direct.clone()),
+        (
+            "airlock, durable audit log",
+            measure(&url, Some(durable_port), secs, conns),
+        ),
+        (
+            "airlock, no-op audit sink",
+            measure(&url, Some(null_port), secs, conns),
+        ),
+        ("squid", measure(&url, Some(squid.port), secs, conns)),
+    ];
+    for (name, m) in rows {
+        let added = m.p50_us - direct.p50_us;
+        println!(
+            "| {name} | {:.0} µs | {:.0} µs | {added:+.0} µs | {:.0} |",
+            m.p50_us, m.p99_us, m.rps
+        );
+    }
+    squid.stop();
+}
+
+fn durable_sink(dir: &std::path::Path) -> Arc<dyn AuditSink> {
+    let origin = "bench.airlock/audit";
+    let log = AuditLog::open(
+        &dir.join("audit"),
+        NoteSigner::generate(origin).unwrap(),
+        origin,
+    )
+    .unwrap();
+    Arc::new(AuditLogSink::new(Arc::new(log)))
+}
+
+/// A keep-alive HTTP/1.1 server answering 13 bytes.
+async fn serve_upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tcp.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let svc = service_fn(|_req: Request<hyper::body::Incoming>| async {
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                        b"hello, world\n",
+                    ))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+async fn start_proxy(upstream: u16, sink: Arc<dyn AuditSink>) -> (u16, SandboxProxy) {
+    let service = HttpService {
+        name: "bench".into(),
+        upstream: Upstream::parse(&format!("http://127.0.0.1:{upstream}")).unwrap(),
+        inject_headers: vec![],
+        upstream_ca_pem: None,
+    };
+    let td = TrustDomain::new("bench.airlock").unwrap();
+    let ca = ProxyCa::generate("bench", td.clone(), Duration::from_secs(3600)).unwrap();
+    let catalog = Arc::new(BenchCatalog(Arc::new(service), upstream));
+    let server = ProxyServer::new(
+        ProxyConfig::default(),
+        ca,
+        Arc::new(AllowBench),
+        catalog,
+        sink,
+    )
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sandbox = SandboxId::new("sb-bench").unwrap();
+    let caller = Caller {
+        workload: SpiffeId::workload(&td, &sandbox),
+        sandbox,
+        user: UserName::new("bench").unwrap(),
+        isolation: IsolationClass::Runc,
+        profile: None,
+    };
+    (port, server.serve_tcp(caller, listener))
+}
+
+#[derive(Debug, Clone)]
+struct Measurement {
+    p50_us: f64,
+    p99_us: f64,
+    rps: f64,
+}
+
+/// Latency with one keep-alive connection, then throughput with `conns`.
+fn measure(url: &str, proxy: Option<u16>, secs: u64, conns: u64) -> Measurement {
+    let latency = wrk(url, proxy, secs, 1, 1);
+    let throughput = wrk(url, proxy, secs, 2, conns);
+    Measurement {
+        p50_us: percentile(&latency, "50%"),
+        p99_us: percentile(&latency, "99%"),
+        rps: requests_per_sec(&throughput),
+    }
+}
+
+/// Runs wrk; through a proxy, a Lua line makes every request absolute-form.
+fn wrk(url: &str, proxy: Option<u16>, secs: u64, threads: u64, conns: u64) -> String {
+    let duration = format!("{secs}s");
+    let (t, c) = (threads.to_string(), conns.to_string());
+    let mut args = vec!["--latency", "-t", &t, "-c", &c, "-d", &duration];
+    let script;
+    let target;
+    match proxy {
+        Some(port) => {
+            script = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(script.path(), format!("wrk.path = \"{url}\"\n")).unwrap();
+            target = format!("http://127.0.0.1:{port}/");
+            args.extend(["-s", script.path().to_str().unwrap(), &target]);
+        }
+        None => args.push(url),
+    }
+    let out = Command::new("wrk")
+        .args(&args)
+        .output()
+        .expect("wrk (scripts/setup.sh --test)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("Requests/sec") && !text.contains("Non-2xx"),
+        "wrk {args:?}:\n{text}"
+    );
+    text
+}
+
+fn percentile(wrk: &str, which: &str) -> f64 {
+    let line = wrk
+        .lines()
+        .find(|l| l.trim_start().starts_with(which))
+        .expect("latency distribution");
+    parse_duration_us(line.split_whitespace().nth(1).unwrap())
+}
+
+fn requests_per_sec(wrk: &str) -> f64 {
+    let line = wrk
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// wrk prints `123.45us`, `1.23ms` or `1.00s`.
+fn parse_duration_us(s: &str) -> f64 {
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap();
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n.parse().unwrap();
+    match unit {
+        "us" => n,
+        "ms" => n * 1e3,
+        "s" => n * 1e6,
+        other => panic!("unknown wrk unit {other}"),
+    }
+}
+
+/// squid on a loopback port, caching off, allowing localhost.
+struct Squid {
+    child: Child,
+    port: u16,
+}
+
+impl Squid {
+    fn start(dir: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let sq = dir.join("squid");
+        std::fs::create_dir_all(&sq).unwrap();
+        // squid drops to user "proxy" and must still write its logs here.
+        Command::new("chmod")
+            .args(["777", dir.to_str().unwrap(), sq.to_str().unwrap()])
+            .status()
+            .unwrap();
+        let conf = sq.join("squid.conf");
+        let d = sq.display();
+        std::fs::write(
+            &conf,
+            format!(
+                "http_port 127.0.0.1:{port}\nhttp_access allow localhost\nhttp_access deny all\n\
+                 cache deny all\ncache_mem 8 MB\naccess_log stdio:{d}/access.log\ncache_log {d}/cache.log\n\
+                 pid_filename {d}/squid.pid\ncoredump_dir {d}\nshutdown_lifetime 0 seconds\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("squid")
+            .args(["-N", "-f", conf.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("squid (scripts/setup.sh --test)");
+        let mut squid = Self { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return squid;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        squid.stop();
+        panic!("squid did not start; see {d}/cache.log");
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

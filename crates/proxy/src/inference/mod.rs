@@ -95,10 +95,26 @@ pub(crate) async fn handle(
     };
     let charge = (op == Op::Metered)
         .then(|| Charge::new(&endpoint.name, &attempt.caller, endpoint.budgets.scope));
-    send(
-        &attempt, &endpoint, parts, &operation, body, event, charge, strip,
-    )
-    .await
+    let call = Call {
+        parts,
+        operation,
+        body,
+        event,
+        charge,
+        strip,
+    };
+    send(&attempt, &endpoint, call).await
+}
+
+/// An admitted call, ready to go upstream.
+struct Call {
+    parts: http::request::Parts,
+    operation: String,
+    body: Bytes,
+    event: ProxyEvent,
+    charge: Option<Charge>,
+    /// The proxy turned `include_usage` on and removes the extra chunk.
+    strip: bool,
 }
 
 /// Operation, policy, allow-list and budgets, in that order. On refusal the
@@ -172,28 +188,24 @@ async fn refuse(attempt: &Attempt, event: ProxyEvent, status: StatusCode) -> Res
 }
 
 /// Builds the upstream request with the real key and forwards it.
-#[allow(clippy::too_many_arguments)]
-async fn send(
-    attempt: &Attempt,
-    endpoint: &InferenceEndpoint,
-    mut parts: http::request::Parts,
-    operation: &str,
-    body: Bytes,
-    event: ProxyEvent,
-    charge: Option<Charge>,
-    strip: bool,
-) -> Response<ProxyBody> {
+async fn send(attempt: &Attempt, endpoint: &InferenceEndpoint, call: Call) -> Response<ProxyBody> {
+    let Call {
+        mut parts,
+        operation,
+        body,
+        mut event,
+        charge,
+        strip,
+    } = call;
     let up = &endpoint.upstream;
     let query = parts.uri.query().map_or(String::new(), |q| format!("?{q}"));
     let client = attempt
         .shared
         .upstreams
         .registered(endpoint.upstream_ca_pem.as_deref());
-    let uri = up.uri_for(&format!("{operation}{query}"));
-    let (client, uri) = match (client, uri) {
+    let (client, uri) = match (client, up.uri_for(&format!("{operation}{query}"))) {
         (Ok(c), Ok(u)) => (c, u),
         (Err(e), _) | (_, Err(e)) => {
-            let mut event = event;
             event.error = Some(e.to_string());
             return attempt.refuse(event, StatusCode::BAD_GATEWAY).await;
         }
