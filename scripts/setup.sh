@@ -39,3 +39,15 @@ if [[ "${1:-}" == "--test" ]] && ! python3 -c "import openai, anthropic" 2>/dev/
     python3 -m pip install --quiet openai anthropic 2>/dev/null ||
         python3 -m pip install --quiet --break-system-packages openai anthropic
 fi
+
+# airlock-proxy's tests run the claude CLI (npm) against the proxy.
+if [[ "${1:-}" == "--test" ]] && ! command -v claude >/dev/null; then
+    sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    if ! command -v npm >/dev/null; then
+        echo "setup: installing nodejs and npm" >&2
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    fi
+    echo "setup: installing the claude CLI (@anthropic-ai/claude-code)" >&2
+    $sudo npm install -g --silent @anthropic-ai/claude-code >/dev/null
+fi

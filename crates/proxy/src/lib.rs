@@ -27,7 +27,25 @@
 //! `OPENAI_BASE_URL=http://127.0.0.1:3128/inference/<endpoint>/v1`,
 //! `ANTHROPIC_BASE_URL=http://127.0.0.1:3128/inference/<endpoint>`, dummy
 //! keys, and `NO_PROXY=127.0.0.1,localhost` (requests through HTTP_PROXY to
-//! the proxy's own address work too). See [`inference`](crate::inference) docs.
+//! the proxy's own address work too).
+//!
+//! Embedding it (the control plane's side):
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use airlock_proxy::{AuditSink, Caller, Catalog, Decider, ProxyCa, ProxyConfig, ProxyServer};
+//! # async fn demo(decider: Arc<dyn Decider>, catalog: Arc<dyn Catalog>, sink: Arc<dyn AuditSink>,
+//! #               caller: Caller) -> Result<(), Box<dyn std::error::Error>> {
+//! let cert = std::fs::read_to_string("data/proxy-ca.pem")?;
+//! let key = std::fs::read_to_string("data/proxy-ca.key")?;
+//! let proxy = ProxyServer::new(ProxyConfig::default(), ProxyCa::from_pem(&cert, &key)?, decider, catalog, sink)?;
+//! // Per sandbox: bind its socket and serve it; dropping the handle stops
+//! // the sandbox's accept loop, connections and tunnels.
+//! let socket = tokio::net::UnixListener::bind("run/sb/sb-0102030405060708/host/proxy.sock")?;
+//! let serving = proxy.serve_sandbox(caller, socket);
+//! # drop(serving);
+//! # Ok(()) }
+//! ```
 //!
 //! Architecture invariants:
 //! - The proxy never decides alone what policy must decide: the

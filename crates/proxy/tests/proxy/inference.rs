@@ -254,3 +254,41 @@ async fn bodies_are_recorded_only_when_turned_on_and_capped() {
     assert_eq!((req.len(), resp.len()), (20, 20));
     assert!(req.starts_with('{') && resp.starts_with('{'));
 }
+
+/// The `claude` CLI in print mode, configured only by a sandbox's
+/// environment: ANTHROPIC_BASE_URL on the proxy, a dummy key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_cli_print_mode() {
+    let w = World::start().await;
+    let home = w.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut env = w.sdk_env();
+    env.push(("HOME", home.to_string_lossy().into_owned()));
+    env.push((
+        "NODE_EXTRA_CA_CERTS",
+        w.ca_file.to_string_lossy().into_owned(),
+    ));
+    env.push(("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()));
+    env.push(("DISABLE_AUTOUPDATER", "1".into()));
+    let out = crate::util::run(
+        "claude",
+        &["-p", "say hello", "--max-turns", "1"],
+        &env,
+        Some(&home),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(
+        out.stdout.contains("hello stream") || out.stdout.contains("hello from claude"),
+        "{out:#?}"
+    );
+    let events = w.events(1).await;
+    let calls: Vec<_> = events
+        .iter()
+        .filter(|e| e.to_audit_event().code == airlock_audit::EventCode::InferenceCall)
+        .collect();
+    assert!(
+        calls.iter().any(|e| e.status == 200 && e.usage.is_some()),
+        "{events:#?}"
+    );
+}
