@@ -20,6 +20,9 @@ pub struct ProxyConfig {
     /// How much of a non-streamed inference response is kept to read its
     /// `usage` (it is forwarded as it arrives either way).
     pub max_usage_scan: usize,
+    /// How long a record may take before it counts as failed (a stuck disk
+    /// must not hang every sandbox's requests forever).
+    pub audit_timeout: Duration,
 }
 
 impl Default for ProxyConfig {
@@ -30,6 +33,7 @@ impl Default for ProxyConfig {
             connect_timeout: Duration::from_secs(10),
             max_inference_body: 32 << 20,
             max_usage_scan: 16 << 20,
+            audit_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::inference::budget::{BudgetBook, Charge};
 use crate::mitm_ca::ProxyCa;
 use crate::request::ProxyRequest;
 use crate::rules;
-use crate::seams::{AuditSink, Catalog, Decider, RecordFuture};
+use crate::seams::{AuditSink, Catalog, Decider, RecordFuture, SinkError};
 use crate::upstream::{ProxyBody, UpstreamClient, Upstreams, guard_refusal};
 
 /// Everything every connection of every sandbox shares.
@@ -59,8 +59,12 @@ impl Shared {
     pub fn record(&self, event: ProxyEvent) -> RecordFuture {
         let fut = self.audit.record(event);
         let ok = self.audit_ok.clone();
+        let limit = self.config.audit_timeout;
         Box::pin(async move {
-            let result = fut.await;
+            let result = match tokio::time::timeout(limit, fut).await {
+                Ok(result) => result,
+                Err(_) => Err(SinkError(format!("no acknowledgement within {limit:?}"))),
+            };
             ok.store(result.is_ok(), Ordering::Release);
             if let Err(e) = &result {
                 tracing::error!(error = %e, "audit record failed; refusing requests until it recovers");

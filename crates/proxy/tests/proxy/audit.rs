@@ -160,3 +160,18 @@ async fn events_land_in_the_audit_log_and_verify() {
     );
     assert!(log.verify().await.unwrap().is_ok(), "the log verifies");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_audit_sink_times_out_into_a_refusal() {
+    let sink = Arc::new(crate::util::MemorySink::default());
+    *sink.delay.lock().unwrap() = Duration::from_secs(3600);
+    let config = ProxyConfig {
+        audit_timeout: Duration::from_millis(200),
+        ..ProxyConfig::default()
+    };
+    let w = World::start_with(sink, config).await;
+    let out = w
+        .curl(&["-w", "%{http_code}", "http://unknown.test/"])
+        .await;
+    assert!(out.stdout.ends_with("503"), "{out:#?}");
+}

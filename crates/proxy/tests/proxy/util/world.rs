@@ -187,10 +187,10 @@ pub fn caller() -> Caller {
 
 impl World {
     pub async fn start() -> World {
-        Self::start_with_sink(Arc::new(MemorySink::default())).await
+        Self::start_with(Arc::new(MemorySink::default()), ProxyConfig::default()).await
     }
 
-    pub async fn start_with_sink(sink: Arc<MemorySink>) -> World {
+    pub async fn start_with(sink: Arc<MemorySink>, config: ProxyConfig) -> World {
         let dir = tempfile::tempdir().unwrap();
         let upstream_ca = TestCa::new();
         let release = Arc::new(Notify::new());
@@ -210,7 +210,7 @@ impl World {
         let config = ProxyConfig {
             self_authorities: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
             connect_timeout: Duration::from_secs(5),
-            ..ProxyConfig::default()
+            ..config
         };
         let server = ProxyServer::new(
             config,
