@@ -8,7 +8,7 @@ set -euo pipefail
 
 want=(ca-certificates curl openssl pkg-config gcc)
 if [[ "${1:-}" == "--test" ]]; then
-    want+=(asciinema bsdutils git iproute2 nftables procps psmisc python3 runc runsc debootstrap sqlite3)
+    want+=(asciinema bsdutils gnutls-bin git iproute2 nftables procps psmisc python3 runc runsc debootstrap sqlite3)
     # airlock-proxy: its tests drive curl, git (smart HTTP via git http-backend)
     # and the Python SDKs; its benchmark compares against squid with wrk.
     want+=(python3-pip wrk squid)

@@ -1,9 +1,10 @@
 //! A small DER *writer* for the structures this crate issues.
 //!
-//! Why not a library: rcgen's custom-extension API takes OID arcs as `u64`,
-//! and Airlock's private arc (`2.25.<uuid>`) has a 128-bit component. What we
-//! emit is a handful of fixed shapes, so a writer of ~200 lines, pinned by
-//! known-answer tests, is simpler than working around that.
+//! Why not a library: what we emit is a handful of fixed shapes, issued on
+//! every login and sandbox start; writing them from precomputed CA parts is
+//! fast (one signature per certificate) and a writer of ~200 lines, pinned by
+//! known-answer tests and checked by openssl and x509-parser, is easier to
+//! audit than a general builder.
 //!
 //! Architecture invariant: this module only *writes*. Every untrusted byte
 //! (CSRs, presented certificates) is parsed by `x509-parser`, never here.

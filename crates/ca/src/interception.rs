@@ -3,10 +3,8 @@
 //!
 //! Unlike [`CertificateAuthority::issue_server`], the leaf carries no
 //! Airlock identity-claims extension: it names no Airlock subject (it
-//! impersonates an outside host towards our own sandbox), and the claims
-//! OID's 128-bit UUID arc (2.25.x) is more than GnuTLS's ASN.1 parser
-//! accepts ("Error in DER parsing"), which would break every GnuTLS client
-//! inside a sandbox, Debian's git among them.
+//! stands in for an outside host towards our own sandbox), so it should look
+//! like any ordinary server certificate to the clients inside.
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};

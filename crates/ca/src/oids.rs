@@ -38,7 +38,7 @@ pub(crate) const EXT_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x25];
 pub(crate) const SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
 /// id-kp-clientAuth, 1.3.6.1.5.5.7.3.2
 pub(crate) const CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
-/// Airlock identity claims, 2.25.238246243395377757406133311976213840562.1
+/// Airlock identity claims, 1.2.840.113556.1.8000.2554.45884.36531.44966.19488.46837.1266387.4194994.1
 pub(crate) const IDENTITY_CLAIMS: &[u8] = airlock_core::oid::IDENTITY_EXT_OID_DER;
 
 #[cfg(test)]

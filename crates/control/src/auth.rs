@@ -37,6 +37,8 @@ pub struct Caller {
     pub user: UserName,
     /// Their current roles (from the store, so a role change applies at once).
     pub roles: Vec<RoleName>,
+    /// Their current traits, for policy.
+    pub traits: std::collections::BTreeMap<String, Vec<String>>,
     /// The login session their certificate belongs to.
     pub session: Option<SessionId>,
     /// Where from.
@@ -124,6 +126,7 @@ async fn authenticate_user(state: &SharedState, conn: &ConnInfo) -> Result<Calle
     Ok(Caller {
         user,
         roles: record.roles,
+        traits: record.traits,
         session: claims.session,
         source: conn.peer,
         expires: verified.not_after.into(),

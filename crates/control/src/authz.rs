@@ -1,95 +1,91 @@
-//! Authorization of control-plane actions.
+//! Authorization of control-plane actions through the Cedar policy engine.
 //!
-//! This is the one function every admin handler calls. Today it matches the
-//! action against the `allow` patterns of the caller's roles; the Cedar
-//! policy layer replaces its body, not its callers.
-
-use airlock_core::RoleName;
+//! Every handler calls [`authorize`] (actions on the cluster or the audit
+//! log) or [`authorize_on`] (actions on a sandbox) before it acts. Default
+//! deny, forbid wins, errors deny: the engine's rules. A refusal is audited
+//! with the deciding policies and says which action was refused and why.
 
 use airlock_audit::EventCode;
+use airlock_core::Decision;
+use airlock_policy::{Context, Principal, Request, Resource, UserInfo};
+use time::OffsetDateTime;
 
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::SharedState;
 
-/// Refuses `caller` unless one of their roles allows `action`. A refusal is
-/// audited and says which action was refused.
+/// The caller as a Cedar principal.
+pub fn principal(caller: &Caller) -> Principal {
+    Principal::User(UserInfo {
+        name: caller.user.clone(),
+        roles: caller.roles.clone(),
+        traits: caller.traits.clone(),
+    })
+}
+
+/// The resource an action without a more specific target applies to.
+fn default_resource(action: &str) -> Resource {
+    if action.starts_with("audit.") {
+        Resource::AuditLog
+    } else {
+        Resource::Cluster
+    }
+}
+
+/// Decides `action` by `caller` on `resource` without side effects.
+pub fn decide(
+    state: &SharedState,
+    caller: &Caller,
+    action: &str,
+    resource: Resource,
+    context: Context,
+) -> Decision {
+    let request = Request::new(principal(caller), action, resource, context);
+    state.policy.engine().decide(&request)
+}
+
+/// The standard context: now, and where the request came from.
+pub fn context() -> Context {
+    Context::at(OffsetDateTime::now_utc().unix_timestamp())
+}
+
+/// Refuses `caller` unless policy allows `action` on the cluster (or the
+/// audit log for `audit.*`).
 pub async fn authorize(state: &SharedState, caller: &Caller, action: &str) -> Result<(), ApiError> {
-    if is_allowed(state, caller, action).await? {
-        return Ok(());
+    authorize_on(state, caller, action, default_resource(action), context())
+        .await
+        .map(drop)
+}
+
+/// Refuses `caller` unless policy allows `action` on `resource`; a refusal
+/// is audited with the deciding policies.
+pub async fn authorize_on(
+    state: &SharedState,
+    caller: &Caller,
+    action: &str,
+    resource: Resource,
+    context: Context,
+) -> Result<Decision, ApiError> {
+    let decision = decide(state, caller, action, resource.clone(), context);
+    if decision.is_allowed() {
+        return Ok(decision);
     }
     let err = ApiError::NotAllowed(format!(
-        "not allowed: {action} needs a role that allows it (your roles: {})",
-        role_list(&caller.roles)
+        "not allowed: {action} on {resource}: {}",
+        decision.reason
     ));
     let event = audit::by(caller, EventCode::ApiRefused)
         .action(action)
-        .deny(err.to_string())
-        .resource(action)
+        .decision(&decision)
+        .resource(resource.to_string())
         .detail("status", 403);
     state.audit.record(event).await?;
     Err(err)
 }
 
-/// Whether one of `caller`'s roles allows `action` (no audit: for checks
-/// that widen what a caller sees, like an admin viewing others' sandboxes).
-pub async fn is_allowed(
-    state: &SharedState,
-    caller: &Caller,
-    action: &str,
-) -> Result<bool, ApiError> {
-    let roles = caller.roles.clone();
-    let records = state
-        .store(move |s| {
-            roles
-                .iter()
-                .map(|r| s.role(r))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
-    Ok(records
-        .iter()
-        .flatten()
-        .any(|role| role.allow.iter().any(|p| pattern_matches(p, action))))
-}
-
-/// `*` matches everything, `prefix.*` matches `prefix.` and below, anything
-/// else matches exactly.
-pub fn pattern_matches(pattern: &str, action: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some("") => true,
-        Some(prefix) => prefix.ends_with('.') && action.starts_with(prefix),
-        None => pattern == action,
-    }
-}
-
-fn role_list(roles: &[RoleName]) -> String {
-    if roles.is_empty() {
-        return "none".into();
-    }
-    roles
-        .iter()
-        .map(RoleName::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pattern_matches;
-
-    #[test]
-    fn patterns() {
-        assert!(pattern_matches("*", "admin.user.add"));
-        assert!(pattern_matches("admin.*", "admin.user.add"));
-        assert!(pattern_matches("admin.user.add", "admin.user.add"));
-        assert!(!pattern_matches("admin.user.add", "admin.user.rm"));
-        assert!(!pattern_matches("admin.*", "administrator"));
-        assert!(
-            !pattern_matches("adm*", "admin.user.add"),
-            "only dot-prefix wildcards"
-        );
-        assert!(!pattern_matches("audit.*", "admin.user.add"));
-    }
+/// Whether policy allows `action` (no audit: for checks that only widen
+/// what a caller sees, like an admin listing everyone's sandboxes).
+pub fn is_allowed(state: &SharedState, caller: &Caller, action: &str, resource: Resource) -> bool {
+    decide(state, caller, action, resource, context()).is_allowed()
 }

@@ -24,6 +24,7 @@ pub mod error;
 pub mod init;
 pub mod locks;
 pub mod password;
+pub mod policy;
 pub mod ratelimit;
 pub mod sandboxes;
 pub mod server;

@@ -116,6 +116,8 @@ impl Server {
         let window = config.login.window()?;
         let locks = LockCache::default();
         locks.refresh(&store).map_err(|e| load_err("locks", e))?;
+        let policy =
+            crate::policy::PolicyState::load(&store).map_err(|e| load_err("the policy set", e))?;
 
         let ca = Arc::new(ca);
         let jwt = Arc::new(jwt);
@@ -153,6 +155,7 @@ impl Server {
             started: Instant::now(),
             data_dir: dir.clone(),
             sandboxes,
+            policy,
         });
         Ok(Self {
             state,

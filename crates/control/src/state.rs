@@ -42,6 +42,8 @@ pub struct AppState {
     pub data_dir: crate::DataDir,
     /// Sandboxes: the node, their channels, the reaper.
     pub sandboxes: crate::sandboxes::Sandboxes,
+    /// The policy engine in force.
+    pub policy: crate::policy::PolicyState,
 }
 
 /// Failed-login throttles, per user and per source address.

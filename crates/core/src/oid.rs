@@ -1,24 +1,33 @@
 //! Object identifiers of Airlock's private certificate extension.
 //!
-//! The arc is a UUID-derived OID under `2.25` (ITU-T X.667), which needs no
-//! registration and cannot collide with anyone else's:
+//! The arc is derived from a GUID (b33c8eb3-afa6-4c20-b6f5-1352d34002b2) under
+//! Microsoft's documented prefix for GUID-based private OIDs,
+//! `1.2.840.113556.1.8000.2554`, which needs no registration and cannot
+//! collide with anyone else's. The GUID is split into seven small arcs (4, 4,
+//! 4, 4, 4, 6 and 6 hex digits), so every component fits in 32 bits:
 //!
 //! ```text
-//! 2.25.238246243395377757406133311976213840562        Airlock
-//! 2.25.238246243395377757406133311976213840562.1      identity claims (v1, JSON)
+//! 1.2.840.113556.1.8000.2554.45884.36531.44966.19488.46837.1266387.4194994     Airlock
+//! 1.2.840.113556.1.8000.2554.45884.36531.44966.19488.46837.1266387.4194994.1   identity claims (v1, JSON)
 //! ```
 //!
-//! The last component is larger than 64 bits, so it is kept here as its DER
-//! content octets (base-128, high bit = "more"), computed once and checked by
-//! a test against the decimal form.
+//! Why not the shorter UUID form `2.25.<128-bit integer>` (ITU-T X.667)? A
+//! 128-bit arc does not fit the parsers of GnuTLS (libtasn1) and others that
+//! hold arcs in a machine word: they reject the whole certificate, which
+//! breaks every client built on them (Debian's git, for one).
+//!
+//! The DER content octets (base-128, high bit = "more") are kept as a
+//! constant, checked by a test against the dotted form.
 
 /// The dotted decimal form of the identity-claims extension OID.
-pub const IDENTITY_EXT_OID: &str = "2.25.238246243395377757406133311976213840562.1";
+pub const IDENTITY_EXT_OID: &str =
+    "1.2.840.113556.1.8000.2554.45884.36531.44966.19488.46837.1266387.4194994.1";
 
 /// DER content octets (without tag and length) of [`IDENTITY_EXT_OID`].
 pub const IDENTITY_EXT_OID_DER: &[u8] = &[
-    0x69, 0x82, 0xe6, 0xbc, 0xc7, 0xac, 0xf5, 0xfa, 0xb2, 0xb0, 0xc1, 0xb6, 0xfa, 0xc4, 0xea, 0xad,
-    0x9a, 0x80, 0x85, 0x32, 0x01,
+    0x2a, 0x86, 0x48, 0x86, 0xf7, 0x14, 0x01, 0xbe, 0x40, 0x93, 0x7a, 0x82, 0xe6, 0x3c, 0x82, 0x9d,
+    0x33, 0x82, 0xdf, 0x26, 0x81, 0x98, 0x20, 0x82, 0xed, 0x75, 0xcd, 0xa5, 0x53, 0x82, 0x80, 0x85,
+    0x32, 0x01,
 ];
 
 /// Encodes a dotted OID (arbitrary-size arcs) into DER content octets.

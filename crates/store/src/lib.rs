@@ -14,8 +14,8 @@ mod model;
 mod sqlite;
 
 pub use model::{
-    Lock, LockTarget, RoleRecord, SandboxLimits, SandboxRecord, SandboxState, SessionRecord,
-    UserRecord,
+    Lock, LockTarget, PolicyFile, ResourceRecord, RoleRecord, SandboxLimits, SandboxRecord,
+    SandboxState, SecretRecord, SessionRecord, UserRecord,
 };
 pub use sqlite::SqliteStore;
 
@@ -115,6 +115,29 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// The earliest expiry among live sandboxes.
     fn next_expiry(&self) -> Result<Option<OffsetDateTime>>;
+
+    /// The cluster's policy files (empty: the starter set applies).
+    fn policy_files(&self) -> Result<Vec<PolicyFile>>;
+    /// Replaces the whole policy set atomically.
+    fn replace_policy_files(&self, files: &[PolicyFile]) -> Result<()>;
+    /// Delegation profiles: (name, Cedar text).
+    fn profiles(&self) -> Result<Vec<(String, String)>>;
+    /// Adds or replaces a profile.
+    fn put_profile(&self, name: &str, text: &str) -> Result<()>;
+    /// Removes a profile.
+    fn remove_profile(&self, name: &str) -> Result<()>;
+    /// Adds or replaces an (encrypted) secret.
+    fn put_secret(&self, secret: &SecretRecord) -> Result<()>;
+    /// All (encrypted) secrets.
+    fn secrets(&self) -> Result<Vec<SecretRecord>>;
+    /// Removes a secret.
+    fn remove_secret(&self, name: &str) -> Result<()>;
+    /// Registers a resource; refuses a duplicate name.
+    fn add_resource(&self, resource: &ResourceRecord) -> Result<()>;
+    /// All resources.
+    fn resources(&self) -> Result<Vec<ResourceRecord>>;
+    /// Removes a resource.
+    fn remove_resource(&self, name: &str) -> Result<()>;
 }
 
 impl std::fmt::Debug for dyn Store {

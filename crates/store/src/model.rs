@@ -220,3 +220,49 @@ pub struct SandboxRecord {
     #[serde(with = "time::serde::rfc3339::option")]
     pub ended: Option<OffsetDateTime>,
 }
+
+/// One file of the cluster's policy set, as an admin loaded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyFile {
+    /// File name (`teams.cedar`, `teams.examples.toml`).
+    pub name: String,
+    /// `policy` (Cedar) or `examples` (TOML/JSON examples checked at load).
+    pub kind: String,
+    /// The text.
+    pub text: String,
+}
+
+/// A secret, encrypted by the control plane (the store never sees plaintext).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    /// Name, as `${secret:NAME}` refers to it.
+    pub name: String,
+    /// AEAD nonce.
+    pub nonce: Vec<u8>,
+    /// AEAD ciphertext with tag.
+    pub ciphertext: Vec<u8>,
+    /// When it was last set.
+    pub updated: OffsetDateTime,
+}
+
+impl fmt::Debug for SecretRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretRecord")
+            .field("name", &self.name)
+            .field("updated", &self.updated)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A registered resource (HTTP service, inference endpoint, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRecord {
+    /// Name policy refers to.
+    pub name: String,
+    /// `http` or `inference`.
+    pub kind: String,
+    /// Kind-specific settings (secrets by reference only).
+    pub spec: serde_json::Value,
+    /// When it was registered.
+    pub created: OffsetDateTime,
+}

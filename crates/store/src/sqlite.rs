@@ -11,8 +11,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use crate::{
-    Lock, LockTarget, Result, RoleRecord, SandboxRecord, SandboxState, SessionRecord, Store,
-    StoreError, UserRecord,
+    Lock, LockTarget, PolicyFile, ResourceRecord, Result, RoleRecord, SandboxRecord, SandboxState,
+    SecretRecord, SessionRecord, Store, StoreError, UserRecord,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
@@ -71,6 +71,26 @@ CREATE UNIQUE INDEX sandboxes_live_name ON sandboxes (owner, name)
 CREATE INDEX sandboxes_live_expiry ON sandboxes (expires_ms)
     WHERE state IN ('creating', 'running');
 CREATE INDEX sandboxes_by_owner ON sandboxes (owner, created_ms);
+"#,
+    r#"
+CREATE TABLE policy_files (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE profiles (name TEXT PRIMARY KEY, text TEXT NOT NULL);
+CREATE TABLE secrets (
+    name TEXT PRIMARY KEY,
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    updated INTEGER NOT NULL
+);
+CREATE TABLE resources (
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
 "#,
 ];
 
@@ -544,6 +564,141 @@ impl Store for SqliteStore {
                 |r| r.get(0),
             )?;
             ms.map(|m| from_unix_ms("sandbox expires", m)).transpose()
+        })
+    }
+
+    fn policy_files(&self) -> Result<Vec<PolicyFile>> {
+        self.with(|c| {
+            query_all(
+                c,
+                "SELECT name, kind, text FROM policy_files ORDER BY kind, name",
+                [],
+                |r| {
+                    Ok(PolicyFile {
+                        name: r.get(0)?,
+                        kind: r.get(1)?,
+                        text: r.get(2)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn replace_policy_files(&self, files: &[PolicyFile]) -> Result<()> {
+        self.with(|c| {
+            let tx = c.unchecked_transaction()?;
+            tx.execute("DELETE FROM policy_files", [])?;
+            for f in files {
+                tx.execute(
+                    "INSERT INTO policy_files (name, kind, text) VALUES (?1, ?2, ?3)",
+                    params![f.name, f.kind, f.text],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn profiles(&self) -> Result<Vec<(String, String)>> {
+        self.with(|c| {
+            query_all(
+                c,
+                "SELECT name, text FROM profiles ORDER BY name",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+    }
+
+    fn put_profile(&self, name: &str, text: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO profiles (name, text) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET text = excluded.text",
+                [name, text],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn remove_profile(&self, name: &str) -> Result<()> {
+        self.with(|c| {
+            let n = c.execute("DELETE FROM profiles WHERE name = ?1", [name])?;
+            require_changed(n, "profile", name)
+        })
+    }
+
+    fn put_secret(&self, s: &SecretRecord) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO secrets (name, nonce, ciphertext, updated) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET nonce = excluded.nonce,
+                   ciphertext = excluded.ciphertext, updated = excluded.updated",
+                params![s.name, s.nonce, s.ciphertext, unix(s.updated)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn secrets(&self) -> Result<Vec<SecretRecord>> {
+        self.with(|c| {
+            query_all(
+                c,
+                "SELECT name, nonce, ciphertext, updated FROM secrets ORDER BY name",
+                [],
+                |r| {
+                    Ok(SecretRecord {
+                        name: r.get(0)?,
+                        nonce: r.get(1)?,
+                        ciphertext: r.get(2)?,
+                        updated: from_unix("secret updated", r.get(3)?)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn remove_secret(&self, name: &str) -> Result<()> {
+        self.with(|c| {
+            let n = c.execute("DELETE FROM secrets WHERE name = ?1", [name])?;
+            require_changed(n, "secret", name)
+        })
+    }
+
+    fn add_resource(&self, r: &ResourceRecord) -> Result<()> {
+        self.with(|c| {
+            insert(
+                c,
+                "resource",
+                &r.name,
+                "INSERT INTO resources (name, kind, spec, created) VALUES (?1, ?2, ?3, ?4)",
+                params![r.name, r.kind, to_json(&r.spec), unix(r.created)],
+            )
+        })
+    }
+
+    fn resources(&self) -> Result<Vec<ResourceRecord>> {
+        self.with(|c| {
+            query_all(
+                c,
+                "SELECT name, kind, spec, created FROM resources ORDER BY name",
+                [],
+                |r| {
+                    Ok(ResourceRecord {
+                        name: r.get(0)?,
+                        kind: r.get(1)?,
+                        spec: from_json("resource spec", &r.get::<_, String>(2)?)?,
+                        created: from_unix("resource created", r.get(3)?)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn remove_resource(&self, name: &str) -> Result<()> {
+        self.with(|c| {
+            let n = c.execute("DELETE FROM resources WHERE name = ?1", [name])?;
+            require_changed(n, "resource", name)
         })
     }
 }

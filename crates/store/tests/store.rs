@@ -162,3 +162,59 @@ fn sandboxes_names_are_unique_among_the_owners_live_ones() {
     assert_eq!(s.sandboxes(Some(&alice), false).unwrap().len(), 2);
     assert_eq!(s.sandboxes(None, true).unwrap().len(), 2);
 }
+
+#[test]
+fn policy_files_profiles_secrets_and_resources_round_trip() {
+    use airlock_store::{PolicyFile, ResourceRecord, SecretRecord};
+    let s = SqliteStore::in_memory().unwrap();
+    assert!(s.policy_files().unwrap().is_empty());
+    let files = vec![
+        PolicyFile {
+            name: "a.cedar".into(),
+            kind: "policy".into(),
+            text: "permit(principal, action, resource);".into(),
+        },
+        PolicyFile {
+            name: "a.examples.toml".into(),
+            kind: "examples".into(),
+            text: "".into(),
+        },
+    ];
+    s.replace_policy_files(&files).unwrap();
+    assert_eq!(s.policy_files().unwrap().len(), 2);
+    s.replace_policy_files(&files[..1]).unwrap();
+    assert_eq!(s.policy_files().unwrap(), files[..1].to_vec());
+
+    s.put_profile("read-only", "forbid(principal, action, resource);")
+        .unwrap();
+    assert_eq!(s.profiles().unwrap().len(), 1);
+    s.remove_profile("read-only").unwrap();
+    assert!(s.remove_profile("read-only").is_err());
+
+    let secret = SecretRecord {
+        name: "k".into(),
+        nonce: vec![1; 12],
+        ciphertext: vec![2; 40],
+        updated: t0(),
+    };
+    s.put_secret(&secret).unwrap();
+    assert_eq!(s.secrets().unwrap(), vec![secret.clone()]);
+    assert!(
+        !format!("{secret:?}").contains("ciphertext: ["),
+        "debug does not dump ciphertext"
+    );
+
+    let r = ResourceRecord {
+        name: "gh".into(),
+        kind: "http".into(),
+        spec: serde_json::json!({"url": "https://api.github.com"}),
+        created: t0(),
+    };
+    s.add_resource(&r).unwrap();
+    assert!(matches!(
+        s.add_resource(&r).unwrap_err(),
+        StoreError::AlreadyExists { .. }
+    ));
+    assert_eq!(s.resources().unwrap(), vec![r]);
+    s.remove_resource("gh").unwrap();
+}

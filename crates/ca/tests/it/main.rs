@@ -5,6 +5,7 @@
 mod bundle;
 mod ca;
 mod csr;
+mod gnutls;
 mod jwt;
 mod keyfile;
 mod server;

@@ -72,7 +72,13 @@ fn operations_and_refusals_are_recorded_with_who_what_and_why() {
     let refused = find("A3001", &|e| {
         e["user"] == "dev" && e["action"] == "admin.user.list"
     });
-    assert!(refused["reason"].as_str().unwrap().contains("not allowed"));
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no policy allows"),
+        "{refused}"
+    );
     find("A2003", &|e| e["details"]["target"] == "dev");
     find("A3001", &|e| {
         e["action"] == "api.call" && e["reason"].as_str().unwrap().contains("locked")

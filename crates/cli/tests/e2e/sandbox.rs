@@ -386,7 +386,7 @@ fn images_are_built_with_progress_cached_and_usable() {
     let a = &env.admin;
     let build = a.run(&["image", "build", "tools", "--packages", "git"]);
     assert!(build.ok().contains("Built image tools"), "{build:#?}");
-    let again = std::time::Instant::now();
+    let again = Instant::now();
     a.run(&["image", "build", "tools", "--packages", "git"])
         .ok();
     assert!(

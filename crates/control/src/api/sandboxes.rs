@@ -18,7 +18,7 @@ use super::types::{CreateSandboxRequest, LimitsInfo, SandboxInfo};
 use super::{ApiJson, rfc3339};
 use crate::audit;
 use crate::auth::Caller;
-use crate::authz::{authorize, is_allowed};
+use crate::authz::{authorize, authorize_on, context};
 use crate::error::{ApiError, ApiResult};
 use crate::sandboxes::sandbox_error;
 use crate::state::SharedState;
@@ -58,7 +58,6 @@ pub(crate) async fn resolve(
     reference: &str,
     action: &str,
 ) -> ApiResult<SandboxRecord> {
-    authorize(state, caller, action).await?;
     let not_found = || {
         ApiError::NotFound(format!(
             "no sandbox {reference:?}; `airlock sandbox ls` lists yours"
@@ -78,8 +77,12 @@ pub(crate) async fn resolve(
         Some(sb) => sb,
         None => return Err(ended_or_missing(state, caller, reference).await),
     };
-    if sb.owner != caller.user && !is_allowed(state, caller, "admin.sandbox.access").await? {
-        return Err(not_found());
+    // Policy decides; someone else's sandbox that policy does not open to
+    // the caller is invisible (404), not forbidden (which would confirm it).
+    match authorize_on(state, caller, action, sandbox_resource(&sb), context()).await {
+        Ok(_) => {}
+        Err(ApiError::NotAllowed(_)) if sb.owner != caller.user => return Err(not_found()),
+        Err(e) => return Err(e),
     }
     if !sb.state.is_live() {
         let how = match sb.state {
@@ -90,6 +93,16 @@ pub(crate) async fn resolve(
         return Err(ApiError::Conflict(format!("sandbox {} {how}", sb.name)));
     }
     Ok(sb)
+}
+
+/// A sandbox as a policy resource.
+pub(crate) fn sandbox_resource(sb: &SandboxRecord) -> airlock_policy::Resource {
+    airlock_policy::Resource::Sandbox {
+        id: sb.id.clone(),
+        owner: sb.owner.clone(),
+        isolation: sb.backend,
+        image: sb.image.clone(),
+    }
 }
 
 /// Why a name does not resolve: it ended (say when and how), or it never was.
@@ -221,8 +234,22 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateSandboxRequest>,
 ) -> ApiResult<(StatusCode, Json<SandboxInfo>)> {
-    authorize(&state, &caller, "sandbox.create").await?;
     let p = plan(&state, &caller, &req).await?;
+    let resource = airlock_policy::Resource::Sandbox {
+        id: p.id.clone(),
+        owner: caller.user.clone(),
+        isolation: p.backend,
+        image: p.image.clone(),
+    };
+    let ttl_secs = i64::try_from(p.ttl.as_secs()).unwrap_or(i64::MAX);
+    authorize_on(
+        &state,
+        &caller,
+        "sandbox.create",
+        resource,
+        context().with("ttl_secs", ttl_secs),
+    )
+    .await?;
     let now = OffsetDateTime::now_utc();
     let record = SandboxRecord {
         id: p.id.clone(),
