@@ -250,6 +250,25 @@ event_codes! {
         when: "An admin removed a resource.",
         details: "kind",
     }
+    SecretSet {
+        id: "A2009", name: "secret.set", action: Exact("admin.secret.set"), decision: Allow,
+        user: Always, workload: No, sandbox: No, ocsf: API, activity: (3, "Update"),
+        when: "An admin set a secret (its value is never recorded).",
+        details: "",
+    }
+    SecretRemoved {
+        id: "A2010", name: "secret.removed", action: Exact("admin.secret.remove"),
+        decision: Allow, user: Always, workload: No, sandbox: No, ocsf: API,
+        activity: (4, "Delete"),
+        when: "An admin removed a secret.",
+        details: "",
+    }
+    ProfileSet {
+        id: "A2011", name: "profile.set", action: Exact("admin.profile.set"), decision: Either,
+        user: Always, workload: No, sandbox: No, ocsf: API, activity: (3, "Update"),
+        when: "An admin loaded or removed a delegation profile (deny: it failed validation).",
+        details: "profile, policies",
+    }
     ApiRefused {
         id: "A3001", name: "api.refused", action: Any, decision: Deny,
         user: No, workload: No, sandbox: No, ocsf: API, activity: (99, "Other"),

@@ -41,6 +41,9 @@ pub enum Command {
     Audit(AuditCommand),
     /// Replay a recorded interactive session with its original timing.
     Play(PlayArgs),
+    /// Ask the policy engine what it decides for a request, and why.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Create, list and remove sandboxes.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -150,6 +153,18 @@ pub enum AdminCommand {
     /// Refuse a user, sandbox or login session at once, certificates or not.
     #[command(subcommand)]
     Lock(LockCommand),
+    /// Load or show the cluster's Cedar policy set.
+    #[command(subcommand)]
+    Policy(AdminPolicyCommand),
+    /// Delegation profiles: what a sandbox's workload may do, at most.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Secrets the proxy injects (encrypted at rest, never shown, never in a sandbox).
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Register HTTP services and LLM endpoints reachable through the proxy.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
 }
 
 /// `airlock admin user ...`
@@ -187,6 +202,21 @@ pub struct UserAddArgs {
 pub enum RoleCommand {
     /// List roles.
     Ls(JsonFlag),
+    /// Create or change a role's limits (what it may do is written in policy:
+    /// `principal in Airlock::Role::"NAME"`).
+    Set {
+        /// Role name.
+        name: String,
+        /// One line describing it.
+        #[arg(long)]
+        description: Option<String>,
+        /// Longest login, e.g. 8h.
+        #[arg(long, value_name = "DURATION")]
+        max_ttl: Option<String>,
+        /// Longest sandbox lifetime, e.g. 4h.
+        #[arg(long, value_name = "DURATION")]
+        max_sandbox_ttl: Option<String>,
+    },
 }
 
 /// `airlock admin lock ...`
@@ -513,5 +543,152 @@ pub enum ImageCommand {
     Rm {
         /// Image name.
         name: String,
+    },
+}
+
+/// `airlock admin policy ...`
+#[derive(Debug, Subcommand)]
+pub enum AdminPolicyCommand {
+    /// Replace the policy set with FILE or every *.cedar (and *.toml/*.json
+    /// examples) in DIR; refused sets change nothing.
+    Set {
+        /// A .cedar file or a directory of them.
+        path: PathBuf,
+    },
+    /// Show the policy set in force.
+    Get(JsonFlag),
+    /// Go back to the built-in starter set.
+    Reset,
+}
+
+/// `airlock policy ...`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Explain the decision for one request: every matching policy, and why.
+    Check(PolicyCheckArgs),
+}
+
+/// `airlock policy check`
+#[derive(Debug, Args)]
+pub struct PolicyCheckArgs {
+    /// The user.
+    #[arg(long)]
+    pub user: String,
+    /// Decide as this sandbox's workload (user's policies AND its profile).
+    #[arg(long, value_name = "ID")]
+    pub sandbox: Option<String>,
+    /// The action, e.g. http.request, inference.call, sandbox.exec.
+    #[arg(long)]
+    pub action: String,
+    /// cluster, audit, sandbox:ID, http:NAME, inference:NAME or egress:HOST:PORT.
+    #[arg(long)]
+    pub resource: String,
+    /// Context as a JSON object, e.g. '{"method":"GET","path":"/repos"}'.
+    #[arg(long, value_name = "JSON")]
+    pub context: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `airlock admin profile ...`
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Load profile NAME from a .cedar file (policies over Workload principals).
+    Set {
+        /// Profile name (`sandbox create --profile NAME`).
+        name: String,
+        /// The .cedar file.
+        file: PathBuf,
+    },
+    /// List profiles.
+    Ls(JsonFlag),
+    /// Remove a profile (refused while a live sandbox uses it).
+    Rm {
+        /// Profile name.
+        name: String,
+    },
+}
+
+/// `airlock admin secret ...`
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Set a secret; the value is read from stdin (or a no-echo prompt).
+    Set {
+        /// Name (`${secret:NAME}` refers to it).
+        name: String,
+        /// Read the value from stdin (all of it, trailing newline removed).
+        #[arg(long)]
+        value_stdin: bool,
+    },
+    /// List secret names (values are never shown).
+    Ls(JsonFlag),
+    /// Remove a secret (refused while a resource uses it).
+    Rm {
+        /// Name.
+        name: String,
+    },
+}
+
+/// `airlock admin resource ...`
+#[derive(Debug, Subcommand)]
+pub enum ResourceCommand {
+    /// Register a resource.
+    #[command(subcommand)]
+    Add(ResourceAdd),
+    /// List resources.
+    Ls(JsonFlag),
+    /// Remove a resource.
+    Rm {
+        /// Name.
+        name: String,
+    },
+}
+
+/// `airlock admin resource add ...`
+#[derive(Debug, Subcommand)]
+pub enum ResourceAdd {
+    /// An HTTP API; requests to its host go through policy and get its headers.
+    Http {
+        /// Name policy refers to.
+        name: String,
+        /// Base URL, e.g. https://api.github.com.
+        #[arg(long)]
+        url: String,
+        /// Header to inject, 'Name: value with ${secret:NAME}' (repeatable).
+        #[arg(long = "inject-header", value_name = "HEADER")]
+        inject_headers: Vec<String>,
+        /// Trust only this CA (PEM file) for the upstream.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+    },
+    /// An LLM endpoint (OpenAI- or Anthropic-compatible).
+    Inference {
+        /// Name policy refers to.
+        name: String,
+        /// openai or anthropic.
+        #[arg(long, value_parser = ["openai", "anthropic"])]
+        kind: String,
+        /// Base URL, e.g. https://api.openai.com/v1.
+        #[arg(long)]
+        url: String,
+        /// The secret holding the API key.
+        #[arg(long)]
+        secret: String,
+        /// Allowed model patterns, comma-separated (e.g. 'gpt-4o*,o3-mini').
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
+        /// Requests per minute per user.
+        #[arg(long)]
+        rpm: Option<u32>,
+        /// Tokens per day per user.
+        #[arg(long)]
+        tokens_per_day: Option<u64>,
+        /// Record bodies in audit events, capped at this many bytes.
+        #[arg(long, value_name = "BYTES")]
+        log_bodies: Option<usize>,
+        /// Trust only this CA (PEM file) for the upstream.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
     },
 }

@@ -9,6 +9,8 @@
 //!   ca/ca.key           cluster CA private key (0600)
 //!   ca/jwt.key          JWT-SVID signing key (0600)
 //!   ca/audit.key        audit checkpoint signing key (0600)
+//!   ca/proxy-ca.{crt,key} the access proxy's interception CA (key 0600)
+//!   ca/secrets.key      encrypts secrets at rest (0600)
 //!   recordings/         session recordings (asciicast v2, 0600)
 //!   node/               the sandbox node: images, sandbox records
 //! ```
@@ -73,6 +75,21 @@ impl DataDir {
     /// Audit checkpoint signing key.
     pub fn audit_key(&self) -> PathBuf {
         self.ca_dir().join("audit.key")
+    }
+
+    /// The access proxy's interception CA certificate.
+    pub fn proxy_ca_cert(&self) -> PathBuf {
+        self.ca_dir().join("proxy-ca.crt")
+    }
+
+    /// The access proxy's interception CA key (0600).
+    pub fn proxy_ca_key(&self) -> PathBuf {
+        self.ca_dir().join("proxy-ca.key")
+    }
+
+    /// The key that encrypts secrets at rest (0600).
+    pub fn secrets_key(&self) -> PathBuf {
+        self.ca_dir().join("secrets.key")
     }
 
     /// Session recordings (asciicast v2).

@@ -116,14 +116,40 @@ impl Server {
         let window = config.login.window()?;
         let locks = LockCache::default();
         locks.refresh(&store).map_err(|e| load_err("locks", e))?;
-        let policy =
-            crate::policy::PolicyState::load(&store).map_err(|e| load_err("the policy set", e))?;
+        let policy = Arc::new(
+            crate::policy::PolicyState::load(&store).map_err(|e| load_err("the policy set", e))?,
+        );
+        let secrets = crate::secrets::SecretBox::load_or_create(&dir.secrets_key())
+            .map_err(|e| load_err("secrets.key", e))?;
+        let proxy_ca = crate::egress::load_or_create_ca(
+            &dir.proxy_ca_cert(),
+            &dir.proxy_ca_key(),
+            &cluster_name,
+            &trust_domain,
+        )
+        .map_err(|e| load_err("the proxy CA", e))?;
 
         let ca = Arc::new(ca);
         let jwt = Arc::new(jwt);
         let store: Arc<dyn Store> = Arc::new(store);
+        let catalog = Arc::new(crate::egress::catalog::LiveCatalog::default());
+        let proxy = airlock_proxy::ProxyServer::new(
+            airlock_proxy::ProxyConfig::default(),
+            proxy_ca,
+            Arc::new(crate::egress::decider::PolicyDecider {
+                store: Arc::clone(&store),
+                locks: locks.clone(),
+                policy: Arc::clone(&policy),
+            }),
+            Arc::clone(&catalog) as _,
+            Arc::new(airlock_proxy::AuditLogSink::new(Arc::new(
+                audit.log().clone(),
+            ))),
+        )
+        .map_err(|e| load_err("the access proxy", e))?;
         let sandboxes = crate::sandboxes::Sandboxes::new(
             node_config(dir, &config, ca.fingerprint()),
+            proxy,
             crate::sandboxes::issuer::CaIssuer {
                 ca: Arc::clone(&ca),
                 jwt: Arc::clone(&jwt),
@@ -156,7 +182,13 @@ impl Server {
             data_dir: dir.clone(),
             sandboxes,
             policy,
+            secrets,
+            catalog,
         });
+        state
+            .refresh_catalog()
+            .await
+            .map_err(|e| load_err("registered resources", e))?;
         Ok(Self {
             state,
             listener,

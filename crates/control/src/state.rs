@@ -43,7 +43,11 @@ pub struct AppState {
     /// Sandboxes: the node, their channels, the reaper.
     pub sandboxes: crate::sandboxes::Sandboxes,
     /// The policy engine in force.
-    pub policy: crate::policy::PolicyState,
+    pub policy: Arc<crate::policy::PolicyState>,
+    /// Encrypts secrets at rest.
+    pub secrets: crate::secrets::SecretBox,
+    /// Registered resources as the proxy sees them.
+    pub catalog: Arc<crate::egress::catalog::LiveCatalog>,
 }
 
 /// Failed-login throttles, per user and per source address.
@@ -70,6 +74,25 @@ impl AppState {
             .await
             .map_err(ApiError::internal)?
             .map_err(ApiError::from)
+    }
+
+    /// Rebuilds the proxy's catalog after a resource or secret change; the
+    /// next proxied request sees it.
+    pub async fn refresh_catalog(&self) -> Result<Vec<String>, ApiError> {
+        let records = self.store(|s| s.resources()).await?;
+        let secrets = self.store(|s| s.secrets()).await?;
+        let lookup = |name: &str| {
+            secrets
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| self.secrets.open(&s.name, &s.nonce, &s.ciphertext).ok())
+        };
+        let (snap, problems) = crate::egress::catalog::build(&records, &lookup);
+        for p in &problems {
+            tracing::warn!(problem = %p, "resource left out of the proxy catalog");
+        }
+        self.catalog.replace(snap);
+        Ok(problems)
     }
 
     /// Reloads the lock view after a change.

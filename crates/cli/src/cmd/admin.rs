@@ -16,12 +16,35 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::User(c) => user(&api, c).await,
         AdminCommand::Role(RoleCommand::Ls(f)) => roles(&api, f.json).await,
+        AdminCommand::Role(RoleCommand::Set {
+            name,
+            description,
+            max_ttl,
+            max_sandbox_ttl,
+        }) => {
+            let body = airlock_control::api::types::SetRoleRequest {
+                description,
+                max_ttl,
+                max_sandbox_ttl,
+            };
+            let path = format!("/v1/roles/{}", segment(&name)?);
+            let r: RoleInfo = api.call(Method::PUT, &path, Some(&body)).await?;
+            output::say(format!(
+                "Role {} (logins up to {}, sandboxes up to {})",
+                r.name, r.max_ttl, r.max_sandbox_ttl
+            ));
+            Ok(())
+        }
         AdminCommand::Lock(c) => lock(&api, c).await,
+        AdminCommand::Policy(c) => super::policy::admin_policy(&api, c).await,
+        AdminCommand::Profile(c) => super::policy::profile(&api, c).await,
+        AdminCommand::Secret(c) => super::policy::secret(&api, c).await,
+        AdminCommand::Resource(c) => super::policy::resource(&api, c).await,
     }
 }
 
 /// Path segments come from the command line; keep them to one segment.
-fn segment(s: &str) -> anyhow::Result<&str> {
+pub fn segment(s: &str) -> anyhow::Result<&str> {
     if s.is_empty() || s.contains(['/', '?', '#', '%']) {
         return Err(usage(format!("{s:?} is not a valid name")));
     }
@@ -101,12 +124,12 @@ async fn roles(api: &Api, json: bool) -> anyhow::Result<()> {
             vec![
                 r.name.clone(),
                 r.max_ttl.clone(),
-                r.allow.join(","),
+                r.max_sandbox_ttl.clone(),
                 r.description.clone(),
             ]
         })
         .collect::<Vec<_>>();
-    output::table(&["NAME", "MAX TTL", "ALLOW", "DESCRIPTION"], &rows);
+    output::table(&["NAME", "MAX LOGIN", "MAX SANDBOX", "DESCRIPTION"], &rows);
     Ok(())
 }
 

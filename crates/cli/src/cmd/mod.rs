@@ -5,6 +5,7 @@ mod audit;
 mod cp;
 mod exec;
 mod login;
+mod policy;
 mod sandbox;
 mod server;
 
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(c) => admin::run(c).await,
         Command::Audit(c) => audit::run(c).await,
         Command::Play(a) => audit::play(a).await,
+        Command::Policy(c) => policy::check(c).await,
         Command::Sandbox(c) => sandbox::run(c).await,
         Command::Exec(a) => exec::exec(a).await,
         Command::Ssh(a) => exec::ssh(a).await,

@@ -10,7 +10,9 @@ mod json;
 mod locks;
 mod login;
 mod node;
+mod policy;
 mod public;
+mod resources;
 pub(crate) mod sandboxes;
 pub mod types;
 mod users;
@@ -23,6 +25,8 @@ use utoipa_axum::routes;
 pub use audit::AuditKey;
 pub use exec::{EXEC_STREAM, PROTOCOL as EXEC_PROTOCOL};
 pub use json::ApiJson;
+pub use policy::{CheckRequest, PolicyBody, PolicyFileBody, ProfileBody};
+pub use resources::{AddResourceRequest, ResourceInfo, SecretInfo, SetSecretRequest};
 
 use crate::state::SharedState;
 
@@ -49,6 +53,7 @@ pub fn router_and_spec() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::list_users, users::add_user))
         .routes(routes!(users::remove_user))
         .routes(routes!(users::list_roles))
+        .routes(routes!(users::set_role))
         .routes(routes!(locks::list_locks, locks::add_lock))
         .routes(routes!(locks::remove_lock))
         .routes(routes!(certs::issue_svid))
@@ -68,6 +73,14 @@ pub fn router_and_spec() -> (Router<SharedState>, utoipa::openapi::OpenApi) {
         .routes(routes!(node::backends))
         .routes(routes!(node::list_images, node::build_image))
         .routes(routes!(node::remove_image))
+        .routes(routes!(policy::get_policy, policy::set_policy))
+        .routes(routes!(policy::check))
+        .routes(routes!(policy::list_profiles))
+        .routes(routes!(policy::set_profile, policy::remove_profile))
+        .routes(routes!(resources::list_secrets))
+        .routes(routes!(resources::set_secret, resources::remove_secret))
+        .routes(routes!(resources::list_resources, resources::add_resource))
+        .routes(routes!(resources::remove_resource))
         .split_for_parts()
 }
 

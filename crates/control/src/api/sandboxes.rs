@@ -153,6 +153,37 @@ fn bad(e: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(e.to_string())
 }
 
+/// What the workload's environment says about the way out: the proxy's CA
+/// for every TLS stack, and the inference endpoints behind the proxy with a
+/// dummy key (the proxy injects the real one; no secret enters the sandbox).
+fn sandbox_env(state: &SharedState) -> Vec<(String, String)> {
+    use crate::sandboxes::TRUST_BUNDLE_INSIDE;
+    let mut env: Vec<(String, String)> = [
+        "SSL_CERT_FILE",
+        "NODE_EXTRA_CA_CERTS",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "GIT_SSL_CAINFO",
+    ]
+    .iter()
+    .map(|k| ((*k).to_owned(), TRUST_BUNDLE_INSIDE.to_owned()))
+    .collect();
+    let snap = state.catalog.snapshot();
+    let proxy = "http://127.0.0.1:3128/inference";
+    if let Some(name) = snap.default_endpoint(airlock_proxy::InferenceKind::Openai) {
+        env.push(("OPENAI_BASE_URL".into(), format!("{proxy}/{name}/v1")));
+        env.push(("OPENAI_API_KEY".into(), DUMMY_KEY.into()));
+    }
+    if let Some(name) = snap.default_endpoint(airlock_proxy::InferenceKind::Anthropic) {
+        env.push(("ANTHROPIC_BASE_URL".into(), format!("{proxy}/{name}")));
+        env.push(("ANTHROPIC_API_KEY".into(), DUMMY_KEY.into()));
+    }
+    env
+}
+
+/// The API key a sandbox sees: a placeholder the proxy replaces.
+pub const DUMMY_KEY: &str = "airlock-proxy-injects-the-real-key";
+
 /// Everything a create request asks for, validated.
 struct Plan {
     id: SandboxId,
@@ -289,7 +320,11 @@ pub async fn create(
     spec.image = p.image;
     spec.limits = p.limits;
     spec.hostname = p.name.to_string();
-    let started = state.sandboxes.start(spec, &caller.user).await;
+    spec.env = sandbox_env(&state);
+    let started = state
+        .sandboxes
+        .start(spec, &caller.user, req.profile.clone())
+        .await;
     let final_state = if started.is_ok() {
         SandboxState::Running
     } else {

@@ -133,8 +133,8 @@ pub struct RoleInfo {
     pub description: String,
     /// Longest login this role allows (`8h`).
     pub max_ttl: String,
-    /// Action patterns allowed.
-    pub allow: Vec<String>,
+    /// Longest sandbox this role allows (`8h`).
+    pub max_sandbox_ttl: String,
 }
 
 /// `GET /v1/ca`: what a client pins.
@@ -332,4 +332,19 @@ pub struct BuildImageRequest {
     /// Debian suite (default: bookworm).
     #[serde(default)]
     pub suite: Option<String>,
+}
+
+/// `PUT /v1/roles/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRoleRequest {
+    /// One line for `role ls`.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Longest login (`8h`).
+    #[serde(default)]
+    pub max_ttl: Option<String>,
+    /// Longest sandbox lifetime (`8h`).
+    #[serde(default)]
+    pub max_sandbox_ttl: Option<String>,
 }

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use time::OffsetDateTime;
 
-use super::types::{AddUserRequest, RoleInfo, UserInfo};
+use super::types::{AddUserRequest, RoleInfo, SetRoleRequest, UserInfo};
 use super::{ApiJson, rfc3339};
 use airlock_audit::EventCode;
 
@@ -161,8 +161,66 @@ pub async fn list_roles(
                 name: r.name.to_string(),
                 description: r.description,
                 max_ttl: format_duration(std::time::Duration::from_secs(r.max_ttl_secs)),
-                allow: r.allow,
+                max_sandbox_ttl: format_duration(std::time::Duration::from_secs(
+                    r.max_sandbox_ttl_secs,
+                )),
             })
             .collect(),
     ))
+}
+
+/// Creates or changes a role. What a role may do is written in policy
+/// (`principal in Airlock::Role::"NAME"`); the role itself carries limits.
+#[utoipa::path(put, path = "/v1/roles/{name}", tag = "admin", request_body = SetRoleRequest,
+    params(("name" = String, Path, description = "Role name")),
+    responses((status = 200, description = "The role", body = RoleInfo),
+               (status = 400, description = "Bad name or duration", body = crate::error::ErrorBody)))]
+pub async fn set_role(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<SetRoleRequest>,
+) -> ApiResult<Json<RoleInfo>> {
+    authorize(&state, &caller, "admin.role.set").await?;
+    let name = RoleName::new(name)?;
+    let lookup = name.clone();
+    let current = state.store(move |s| s.role(&lookup)).await?;
+    let secs = |v: Option<&str>, old: Option<u64>| -> ApiResult<u64> {
+        match v {
+            Some(t) => airlock_core::parse_duration(t)
+                .map(|d| d.as_secs())
+                .map_err(|e| ApiError::BadRequest(e.to_string())),
+            None => Ok(old.unwrap_or(8 * 3600)),
+        }
+    };
+    let record = RoleRecord {
+        name: name.clone(),
+        description: req
+            .description
+            .or(current.as_ref().map(|r| r.description.clone()))
+            .unwrap_or_default(),
+        max_ttl_secs: secs(
+            req.max_ttl.as_deref(),
+            current.as_ref().map(|r| r.max_ttl_secs),
+        )?,
+        max_sandbox_ttl_secs: secs(
+            req.max_sandbox_ttl.as_deref(),
+            current.as_ref().map(|r| r.max_sandbox_ttl_secs),
+        )?,
+        allow: current.map(|r| r.allow).unwrap_or_default(),
+    };
+    let event = audit::by(&caller, EventCode::RoleSet)
+        .resource(format!("role:{name}"))
+        .detail("role", name.to_string());
+    state.audit.record(event).await?;
+    let stored = record.clone();
+    state.store(move |s| s.put_role(&stored)).await?;
+    Ok(Json(RoleInfo {
+        name: record.name.to_string(),
+        description: record.description,
+        max_ttl: format_duration(std::time::Duration::from_secs(record.max_ttl_secs)),
+        max_sandbox_ttl: format_duration(std::time::Duration::from_secs(
+            record.max_sandbox_ttl_secs,
+        )),
+    }))
 }

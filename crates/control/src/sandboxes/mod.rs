@@ -35,15 +35,21 @@ pub struct Sandboxes {
     /// acts as the sandbox with it; it is never written to disk).
     identities: Mutex<HashMap<SandboxId, issuer::SandboxIdentity>>,
     issuer: Arc<CaIssuer>,
+    /// The access proxy, and each live sandbox's serving handle on its
+    /// `proxy.sock` (dropping the handle closes the sandbox's way out).
+    proxy: airlock_proxy::ProxyServer,
+    proxies: Mutex<HashMap<SandboxId, airlock_proxy::SandboxProxy>>,
     /// Wakes the reaper when a sandbox with an earlier expiry appears.
     pub reaper: Notify,
 }
 
 impl Sandboxes {
     /// Machinery for `config`; the node itself starts on first use.
-    pub fn new(config: NodeConfig, issuer: CaIssuer) -> Self {
+    pub fn new(config: NodeConfig, proxy: airlock_proxy::ProxyServer, issuer: CaIssuer) -> Self {
         Self {
             config,
+            proxy,
+            proxies: Mutex::new(HashMap::new()),
             node: OnceCell::new(),
             conns: Mutex::new(HashMap::new()),
             identities: Mutex::new(HashMap::new()),
@@ -70,7 +76,12 @@ impl Sandboxes {
     /// it on the node and waits for its init to connect (init then asks for
     /// the workload SVID with a key made inside). On failure, nothing of it
     /// remains on the node.
-    pub async fn start(&self, spec: SandboxSpec, owner: &UserName) -> Result<InitConn, ApiError> {
+    pub async fn start(
+        &self,
+        spec: SandboxSpec,
+        owner: &UserName,
+        profile: Option<String>,
+    ) -> Result<InitConn, ApiError> {
         let node = self.node().await?;
         let id = spec.id.clone();
         let (issuer, who, sid, class) =
@@ -82,9 +93,11 @@ impl Sandboxes {
                 .map_err(ApiError::internal)?
                 .map_err(ApiError::Unavailable)?;
         self.lock_identities().insert(id.clone(), identity);
+        let class = spec.backend;
         let handle = node.create(spec).await.map_err(sandbox_error)?;
         let config = channel_config(&handle);
         let started = async {
+            self.open_way_out(&handle, owner, class, profile)?;
             let conn = listen(config, self.issuer.clone()).map_err(ApiError::internal)?;
             match tokio::time::timeout(INIT_READY_TIMEOUT, conn.ready()).await {
                 Ok(Ok(())) => Ok(conn),
@@ -99,11 +112,13 @@ impl Sandboxes {
         .await;
         match started {
             Ok(conn) => {
+                self.trust_proxy_inside(&conn).await;
                 self.lock_conns().insert(id, conn.clone());
                 Ok(conn)
             }
             Err(e) => {
                 self.lock_identities().remove(&id);
+                self.lock_proxies().remove(&id);
                 if let Err(cleanup) = node.destroy(&id).await {
                     tracing::error!(sandbox = %id, error = %cleanup, "cleanup after a failed create failed");
                 }
@@ -112,10 +127,13 @@ impl Sandboxes {
         }
     }
 
-    /// Reattaches the channel of a sandbox that survived a server restart.
-    pub async fn reattach(&self, id: &SandboxId) -> Result<(), ApiError> {
+    /// Reattaches the channel and the proxy of a sandbox that survived a
+    /// server restart.
+    pub async fn reattach(&self, sb: &airlock_store::SandboxRecord) -> Result<(), ApiError> {
+        let id = &sb.id;
         let node = self.node().await?;
         let handle = node.reattach(id).map_err(sandbox_error)?;
+        self.open_way_out(&handle, &sb.owner, sb.backend, sb.profile.clone())?;
         let conn =
             listen(channel_config(&handle), self.issuer.clone()).map_err(ApiError::internal)?;
         self.lock_conns().insert(id.clone(), conn);
@@ -126,6 +144,9 @@ impl Sandboxes {
     /// and identity.
     pub async fn stop(&self, id: &SandboxId) -> Result<(), ApiError> {
         self.lock_identities().remove(id);
+        if let Some(proxy) = self.lock_proxies().remove(id) {
+            proxy.shutdown();
+        }
         if let Some(conn) = self.lock_conns().remove(id) {
             conn.close();
         }
@@ -155,9 +176,84 @@ impl Sandboxes {
         self.identities.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn lock_proxies(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<SandboxId, airlock_proxy::SandboxProxy>> {
+        self.proxies.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Binds the sandbox's `proxy.sock` (owned by the uid root inside maps
+    /// to, so init can connect) and serves the access proxy on it, as this
+    /// sandbox's workload; writes the trust bundle next to it.
+    fn open_way_out(
+        &self,
+        handle: &SandboxHandle,
+        owner: &UserName,
+        class: airlock_core::IsolationClass,
+        profile: Option<String>,
+    ) -> Result<(), ApiError> {
+        let socket = handle.paths.proxy_sock();
+        let listener = bind_owned(&socket, handle.socket_owner)
+            .map_err(|e| ApiError::internal(format!("cannot bind {}: {e}", socket.display())))?;
+        let caller = airlock_proxy::Caller {
+            sandbox: handle.id.clone(),
+            workload: airlock_core::SpiffeId::workload(&self.issuer.trust_domain, &handle.id),
+            user: owner.clone(),
+            isolation: class,
+            profile,
+        };
+        let bundle = handle.paths.host().join(TRUST_BUNDLE_FILE);
+        std::fs::write(
+            &bundle,
+            crate::egress::trust_bundle(&self.proxy.ca_cert_pem()),
+        )
+        .map_err(|e| ApiError::internal(format!("cannot write {}: {e}", bundle.display())))?;
+        let serving = self.proxy.serve_sandbox(caller, listener);
+        self.lock_proxies().insert(handle.id.clone(), serving);
+        Ok(())
+    }
+
+    /// Puts the proxy CA into the sandbox's system trust store too, for
+    /// clients that ignore `SSL_CERT_FILE` and friends.
+    async fn trust_proxy_inside(&self, conn: &InitConn) {
+        let bundle = crate::egress::trust_bundle(&self.proxy.ca_cert_pem());
+        let copied = conn
+            .copy_in(
+                "/etc/ssl/certs/ca-certificates.crt",
+                airlock_sandbox::channel::CopyFormat::File,
+                Some(0o644),
+                airlock_sandbox::channel::User::Root,
+                bundle.as_bytes(),
+            )
+            .await;
+        if let Err(e) = copied {
+            tracing::warn!(sandbox = %conn.sandbox_id(), error = %e, "could not install the proxy CA in the system store");
+        }
+    }
+
     fn lock_conns(&self) -> std::sync::MutexGuard<'_, HashMap<SandboxId, InitConn>> {
         self.conns.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The trust bundle's file name in the host directory (seen inside as
+/// `/run/airlock-host/ca-bundle.pem`).
+pub const TRUST_BUNDLE_FILE: &str = "ca-bundle.pem";
+
+/// Where sandboxes find the trust bundle.
+pub const TRUST_BUNDLE_INSIDE: &str = "/run/airlock-host/ca-bundle.pem";
+
+/// Binds a unix socket readable and writable only by `owner` (or root).
+fn bind_owned(path: &Path, owner: Option<(u32, u32)>) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    tokio::net::UnixListener::from_std(listener)
 }
 
 fn channel_config(h: &SandboxHandle) -> ChannelConfig {

@@ -103,7 +103,7 @@ pub async fn recover(state: &SharedState) -> Result<(), String> {
         if sb.expires <= now {
             expire(state, &sb).await?;
         } else if present.iter().any(|p| p == sb.id.as_str()) {
-            match state.sandboxes.reattach(&sb.id).await {
+            match state.sandboxes.reattach(&sb).await {
                 Ok(()) => keep.push(sb.id.clone()),
                 Err(e) => lost(state, &sb, &format!("cannot reattach: {e}")).await?,
             }

@@ -31,10 +31,12 @@ fn every_action_of_the_brief_is_requestable_and_groups_are_not() {
         "admin.policy.set",
         "admin.policy.get",
         "admin.secret.set",
+        "admin.secret.remove",
         "admin.resource.add",
         "admin.resource.remove",
         "admin.resource.list",
         "admin.profile.set",
+        "admin.profile.remove",
         "admin.cert.issue",
         "admin.sandbox.list",
         "admin.sandbox.access",
@@ -43,7 +45,7 @@ fn every_action_of_the_brief_is_requestable_and_groups_are_not() {
     ] {
         assert!(all.contains(&a), "{a} missing from {all:?}");
     }
-    assert_eq!(all.len(), 33, "{all:?}");
+    assert_eq!(all.len(), 35, "{all:?}");
     assert!(!all.contains(&"sandbox.*"), "groups cannot be requested");
 }
 
