@@ -297,6 +297,7 @@ fn open_checked(
     conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -131_072)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version != 0 && version != INDEX_VERSION {
         return Err(StoreError::Corrupt(format!("index version {version}")));

@@ -9,12 +9,15 @@ use crate::error::StoreError;
 use crate::file::recent::Chunk;
 use crate::query::{ActionFilter, Order, Query};
 
-/// Writes rows in one transaction.
+/// Writes rows in one transaction. `OR IGNORE`: no row is there twice
+/// (rows are written once, from where the last write ended), and with no
+/// constraint that can abort the statement SQLite needs no statement journal,
+/// which would otherwise copy about two pages per row to a temporary file.
 pub(crate) fn write_rows(conn: &mut Connection, chunks: &[Arc<Chunk>]) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT OR REPLACE INTO events (seq, seg, off, user, sandbox, action, decision, time, code)
+            "INSERT OR IGNORE INTO events (seq, seg, off, user, sandbox, action, decision, time, code)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for r in chunks.iter().flat_map(|c| c.rows.iter()) {
