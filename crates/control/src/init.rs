@@ -83,25 +83,16 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 
 /// The roles every new cluster starts with.
 pub fn default_roles() -> Vec<RoleRecord> {
-    let role = |name: &str, description: &str, allow: &[&str]| RoleRecord {
+    let role = |name: &str, description: &str| RoleRecord {
         name: RoleName::new(name).expect("built-in role names are valid"),
         description: description.into(),
         max_ttl_secs: 8 * 3600,
         max_sandbox_ttl_secs: 8 * 3600,
-        allow: allow.iter().map(|s| (*s).to_owned()).collect(),
     };
     vec![
-        role("admin", "Full control of the cluster", &["*"]),
-        role(
-            "developer",
-            "Create and use their own sandboxes",
-            &["sandbox.*"],
-        ),
-        role(
-            "auditor",
-            "Read, search and verify the audit log",
-            &["audit.*"],
-        ),
+        role("admin", "Full control of the cluster"),
+        role("developer", "Create and use their own sandboxes"),
+        role("auditor", "Read, search and verify the audit log"),
     ]
 }
 

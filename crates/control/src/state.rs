@@ -95,6 +95,29 @@ impl AppState {
         Ok(problems)
     }
 
+    /// The most restrictive of `roles`' limits (`field` picks which, in
+    /// seconds); `None` if no role has one.
+    pub async fn role_limit(
+        &self,
+        roles: &[airlock_core::RoleName],
+        field: fn(&airlock_store::RoleRecord) -> u64,
+    ) -> Result<Option<std::time::Duration>, ApiError> {
+        let roles = roles.to_vec();
+        let records = self
+            .store(move |s| {
+                roles
+                    .iter()
+                    .map(|r| s.role(r))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        Ok(records
+            .iter()
+            .flatten()
+            .map(|r| std::time::Duration::from_secs(field(r)))
+            .min())
+    }
+
     /// Reloads the lock view after a change.
     pub async fn refresh_locks(&self) -> Result<(), ApiError> {
         let store = Arc::clone(&self.store);

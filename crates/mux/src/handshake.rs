@@ -31,3 +31,31 @@ pub async fn send_frame<W: AsyncWrite + Unpin>(io: &mut W, frame: &Frame) -> Res
     io.flush().await?;
     Ok(())
 }
+
+/// Reads frames one by one from a plain byte stream (no multiplexing): the
+/// exec stream between `airlock exec` and the control plane uses it on both
+/// ends.
+#[derive(Debug)]
+pub struct FrameReader<R> {
+    io: R,
+    decoder: Decoder,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Reads from `io`.
+    pub fn new(io: R) -> Self {
+        Self {
+            io,
+            decoder: Decoder::new(),
+        }
+    }
+
+    /// The next frame; `None` when the peer closed the stream cleanly.
+    pub async fn next(&mut self) -> Result<Option<Frame>, MuxError> {
+        match recv_frame(&mut self.io, &mut self.decoder).await {
+            Ok(f) => Ok(Some(f)),
+            Err(MuxError::Closed) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -25,5 +25,5 @@ mod stream;
 pub use airlock_wire::{Control, FrameKind, Role, StreamId};
 pub use conn::{Incoming, MAX_PEER_STREAMS, Mux};
 pub use error::MuxError;
-pub use handshake::{recv_frame, send_frame};
+pub use handshake::{FrameReader, recv_frame, send_frame};
 pub use stream::{Inbound, Stream, StreamSender};

@@ -25,7 +25,8 @@ pub struct UserRecord {
     pub created: OffsetDateTime,
 }
 
-/// A role: a named bundle of permissions and a session-length cap.
+/// A role: a name policies grant permissions to (`principal in
+/// Airlock::Role::"NAME"`), with the limits it imposes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleRecord {
     /// Role name.
@@ -36,8 +37,6 @@ pub struct RoleRecord {
     pub max_ttl_secs: u64,
     /// Longest sandbox lifetime this role allows, in seconds.
     pub max_sandbox_ttl_secs: u64,
-    /// Action patterns this role allows (`admin.*`, `sandbox.create`, ...).
-    pub allow: Vec<String>,
 }
 
 /// What a lock refuses.

@@ -242,7 +242,6 @@ fn role_from_row(r: &Row<'_>) -> Result<RoleRecord> {
         max_ttl_secs: u64::try_from(max).map_err(|e| corrupt("role max ttl", e))?,
         max_sandbox_ttl_secs: u64::try_from(max_sandbox)
             .map_err(|e| corrupt("role max sandbox ttl", e))?,
-        allow: from_json("role allow", &r.get::<_, String>(3)?)?,
     })
 }
 
@@ -384,13 +383,13 @@ impl Store for SqliteStore {
                 "INSERT INTO roles (name, description, max_ttl_secs, allow, max_sandbox_ttl_secs)
                  VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (name) DO UPDATE SET description = excluded.description,
-                   max_ttl_secs = excluded.max_ttl_secs, allow = excluded.allow,
+                   max_ttl_secs = excluded.max_ttl_secs,
                    max_sandbox_ttl_secs = excluded.max_sandbox_ttl_secs",
                 params![
                     r.name.as_str(),
                     r.description,
                     max,
-                    to_json(&r.allow),
+                    "[]", // `allow` predates policy; unused, kept for the schema
                     max_sandbox
                 ],
             )?;

@@ -54,7 +54,6 @@ fn roles_upsert() {
         description: "everything".into(),
         max_ttl_secs: 8 * 3600,
         max_sandbox_ttl_secs: 4 * 3600,
-        allow: vec!["*".into()],
     };
     s.put_role(&role).unwrap();
     role.max_ttl_secs = 3600;

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 
 use airlock_control::api::EXEC_STREAM;
-use airlock_wire::{Control, Decoder, ExecRequest, ExitStatus, Frame, FrameKind, Tty, User};
+use airlock_mux::{FrameReader, send_frame};
+use airlock_wire::{Control, ExecRequest, ExitStatus, Frame, FrameKind, Tty, User};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::cli::{ExecArgs, SshArgs};
@@ -79,7 +80,7 @@ async fn run(name: &str, req: ExecRequest, ssh: bool) -> anyhow::Result<()> {
     )
     .await?;
     let mut reader = FrameReader::new(rd);
-    match reader.next().await.map_err(|e| lost(&e))? {
+    match reader.next().await.map_err(|e| lost(&e.to_string()))? {
         Some(f) => match f.to_control() {
             Ok(Control::Started { .. }) => {}
             Ok(Control::Error { message }) => {
@@ -133,7 +134,7 @@ where
         let frame = match reader.next().await {
             Ok(Some(f)) => f,
             Ok(None) => break Err(lost("the stream ended early")),
-            Err(e) => break Err(lost(&e)),
+            Err(e) => break Err(lost(&e.to_string())),
         };
         match frame.kind {
             FrameKind::Stdout => {
@@ -192,41 +193,5 @@ async fn forward_resizes<W: AsyncWrite + Unpin>(wr: std::sync::Arc<tokio::sync::
 }
 
 async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, f: &Frame) -> anyhow::Result<()> {
-    w.write_all(&f.encode()).await?;
-    w.flush().await?;
-    Ok(())
-}
-
-/// Decodes frames from the upgraded connection.
-struct FrameReader<R> {
-    io: R,
-    decoder: Decoder,
-    buf: Vec<u8>,
-}
-
-impl<R: AsyncRead + Unpin> FrameReader<R> {
-    fn new(io: R) -> Self {
-        Self {
-            io,
-            decoder: Decoder::new(),
-            buf: vec![0; 32 * 1024],
-        }
-    }
-
-    async fn next(&mut self) -> Result<Option<Frame>, String> {
-        loop {
-            if let Some(f) = self.decoder.next_frame().map_err(|e| e.to_string())? {
-                return Ok(Some(f));
-            }
-            let n = self
-                .io
-                .read(&mut self.buf)
-                .await
-                .map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.decoder.feed(&self.buf[..n]);
-        }
-    }
+    Ok(send_frame(w, f).await?)
 }

@@ -14,15 +14,16 @@ use std::time::Duration;
 
 use airlock_audit::EventCode;
 use airlock_audit::recording::{RecordingHeader, RecordingWriter};
+use airlock_mux::{FrameReader, send_frame};
 use airlock_sandbox::channel::{ExecEvent, ExecRequest, ExecSession, InitConn};
 use airlock_store::SandboxRecord;
-use airlock_wire::{Control, Decoder, Frame, FrameKind, User};
+use airlock_wire::{Control, Frame, FrameKind, User};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::sandboxes::resolve;
 use crate::audit;
@@ -96,46 +97,8 @@ pub async fn exec(
         .into_response())
 }
 
-/// Frame reader over the upgraded connection.
-struct FrameReader<R> {
-    io: R,
-    decoder: Decoder,
-    buf: Vec<u8>,
-}
-
-impl<R: AsyncRead + Unpin> FrameReader<R> {
-    fn new(io: R) -> Self {
-        Self {
-            io,
-            decoder: Decoder::new(),
-            buf: vec![0; 32 * 1024],
-        }
-    }
-
-    /// The next frame; `None` at a clean end of stream.
-    async fn next(&mut self) -> Result<Option<Frame>, String> {
-        loop {
-            if let Some(f) = self.decoder.next_frame().map_err(|e| e.to_string())? {
-                return Ok(Some(f));
-            }
-            let n = self
-                .io
-                .read(&mut self.buf)
-                .await
-                .map_err(|e| e.to_string())?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.decoder.feed(&self.buf[..n]);
-        }
-    }
-}
-
 async fn send<W: AsyncWrite + Unpin>(w: &mut W, frame: Frame) -> Result<(), String> {
-    w.write_all(&frame.encode())
-        .await
-        .map_err(|e| e.to_string())?;
-    w.flush().await.map_err(|e| e.to_string())
+    send_frame(w, &frame).await.map_err(|e| e.to_string())
 }
 
 async fn send_control<W: AsyncWrite + Unpin>(w: &mut W, msg: &Control) -> Result<(), String> {

@@ -222,20 +222,9 @@ async fn user_ttl(
         Some(s) => parse_duration(s).map_err(|e| ApiError::BadRequest(e.to_string()))?,
         None => DEFAULT_USER_TTL,
     };
-    let roles = roles.to_vec();
-    let records = state
-        .store(move |s| {
-            roles
-                .iter()
-                .map(|r| s.role(r))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
-    let role_max = records
-        .iter()
-        .flatten()
-        .map(|r| Duration::from_secs(r.max_ttl_secs))
-        .min()
+    let role_max = state
+        .role_limit(roles, |r| r.max_ttl_secs)
+        .await?
         .unwrap_or(DEFAULT_USER_TTL);
     Ok(requested.min(role_max))
 }

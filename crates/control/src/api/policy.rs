@@ -85,6 +85,11 @@ pub async fn set_policy(
             return Err(ApiError::BadRequest(reason));
         }
     };
+    if let Err(reason) = keeps_policy_control(&engine, &caller) {
+        let event = audit::by(&caller, EventCode::PolicySet).deny(reason.clone());
+        state.audit.record(event).await?;
+        return Err(ApiError::Conflict(reason));
+    }
     let ids: Vec<String> = engine
         .policies()
         .ids()
@@ -104,6 +109,27 @@ pub async fn set_policy(
         .await?;
     state.policy.replace(engine);
     get_body(&state).await.map(Json)
+}
+
+/// A set under which its author could not set policy again would leave the
+/// cluster with nobody able to repair it (a set replaces the starter set
+/// whole, its admin policy included): refused, like locking yourself out.
+fn keeps_policy_control(engine: &airlock_policy::Engine, caller: &Caller) -> Result<(), String> {
+    let request = Request::new(
+        crate::authz::principal(caller),
+        "admin.policy.set",
+        Resource::Cluster,
+        context(),
+    );
+    let decision = engine.decide(&request);
+    if decision.is_allowed() {
+        return Ok(());
+    }
+    Err(format!(
+        "policy set refused: under it you ({}) could not set policy again ({}); \
+         keep a policy that permits admin.policy.set, like the starter set's admin-control-plane",
+        caller.user, decision.reason
+    ))
 }
 
 async fn get_body(state: &SharedState) -> ApiResult<PolicyBody> {
@@ -202,8 +228,13 @@ pub async fn check(
             })
         }
     };
-    let resource = parse_resource(&state, &req.resource).await?;
+    let (resource, defaults) = parse_resource(&state, &req.resource).await?;
     let mut ctx = context();
+    for (k, v) in defaults {
+        if !req.context.contains_key(k) {
+            ctx = ctx.with(k, v);
+        }
+    }
     for (k, v) in req.context {
         ctx = ctx.with(&k, v);
     }
@@ -214,14 +245,21 @@ pub async fn check(
     Ok(Json(v))
 }
 
-async fn parse_resource(state: &SharedState, spec: &str) -> ApiResult<Resource> {
+/// Context attributes the proxy would set from the resource itself.
+type Defaults = Vec<(&'static str, serde_json::Value)>;
+
+/// The resource `spec` names, and the context the proxy would give a
+/// request to it (host and port of an HTTP service or egress destination,
+/// method POST for inference), so a check needs only what varies.
+async fn parse_resource(state: &SharedState, spec: &str) -> ApiResult<(Resource, Defaults)> {
     let bad = || {
         ApiError::BadRequest(format!(
             "--resource {spec:?}: use cluster, audit, sandbox:ID, http:NAME, inference:NAME or egress:HOST:PORT"
         ))
     };
     let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
-    Ok(match kind {
+    let mut defaults = Defaults::new();
+    let resource = match kind {
         "cluster" => Resource::Cluster,
         "audit" => Resource::AuditLog,
         "sandbox" => {
@@ -244,12 +282,15 @@ async fn parse_resource(state: &SharedState, spec: &str) -> ApiResult<Resource> 
                 .find(|r| r.name == rest && r.kind == kind)
                 .ok_or_else(|| ApiError::BadRequest(format!("no {kind} resource {rest:?}")))?;
             let url = r.spec["url"].as_str().unwrap_or_default();
-            let host = airlock_proxy::Upstream::parse(url)
-                .map(|u| u.host)
+            let (host, port) = airlock_proxy::Upstream::parse(url)
+                .map(|u| (u.host, u.port))
                 .unwrap_or_default();
             if kind == "http" {
+                defaults.push(("host", host.clone().into()));
+                defaults.push(("port", port.into()));
                 Resource::HttpService { name: r.name, host }
             } else {
+                defaults.push(("method", "POST".into()));
                 let provider = r.spec["provider"].as_str().unwrap_or_default();
                 let kind = if provider == "anthropic" {
                     airlock_policy::InferenceKind::Anthropic
@@ -261,13 +302,15 @@ async fn parse_resource(state: &SharedState, spec: &str) -> ApiResult<Resource> 
         }
         "egress" => {
             let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
-            Resource::Egress {
-                host: host.to_ascii_lowercase(),
-                port: port.parse().map_err(|_| bad())?,
-            }
+            let (host, port): (String, u16) =
+                (host.to_ascii_lowercase(), port.parse().map_err(|_| bad())?);
+            defaults.push(("host", host.clone().into()));
+            defaults.push(("port", port.into()));
+            Resource::Egress { host, port }
         }
         _ => return Err(bad()),
-    })
+    };
+    Ok((resource, defaults))
 }
 
 /// `PUT /v1/profiles/{name}`.

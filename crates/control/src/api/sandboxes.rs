@@ -132,20 +132,9 @@ async fn ended_or_missing(state: &SharedState, caller: &Caller, reference: &str)
 
 /// The most restrictive sandbox TTL cap among the caller's roles.
 async fn max_ttl(state: &SharedState, caller: &Caller) -> ApiResult<Duration> {
-    let roles = caller.roles.clone();
-    let records = state
-        .store(move |s| {
-            roles
-                .iter()
-                .map(|r| s.role(r))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
-    Ok(records
-        .iter()
-        .flatten()
-        .map(|r| Duration::from_secs(r.max_sandbox_ttl_secs))
-        .min()
+    Ok(state
+        .role_limit(&caller.roles, |r| r.max_sandbox_ttl_secs)
+        .await?
         .unwrap_or(DEFAULT_TTL))
 }
 

@@ -207,7 +207,6 @@ pub async fn set_role(
             req.max_sandbox_ttl.as_deref(),
             current.as_ref().map(|r| r.max_sandbox_ttl_secs),
         )?,
-        allow: current.map(|r| r.allow).unwrap_or_default(),
     };
     let event = audit::by(&caller, EventCode::RoleSet)
         .resource(format!("role:{name}"))
