@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime};
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
+use crate::body::drain_refused;
 use crate::event::Target;
 use crate::exchange::Attempt;
 use crate::request::ProxyRequest;
@@ -37,6 +38,7 @@ pub(crate) async fn dispatch(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respo
             status,
         } => {
             let request = egress_of(&attempt.target);
+            drain_refused(req).await;
             attempt.refuse_rule(request, rule, reason, status).await
         }
         Route::Egress(hp) => forward_http::egress(attempt, hp, req).await,

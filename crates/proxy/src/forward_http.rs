@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
-use crate::body::CountingBody;
+use crate::body::{CountingBody, drain_refused};
 use crate::exchange::{Attempt, Forward, forward};
 use crate::headers;
 use crate::request::ProxyRequest;
@@ -29,6 +29,7 @@ pub(crate) async fn egress(
     };
     let decision = attempt.decide(&request);
     if !decision.is_allowed() {
+        drain_refused(req).await;
         return attempt
             .refuse(attempt.event(request, decision), StatusCode::FORBIDDEN)
             .await;
@@ -79,6 +80,7 @@ pub(crate) async fn service(
     let decision = attempt.decide(&request);
     let mut event = attempt.event(request, decision);
     if !event.decision.is_allowed() {
+        drain_refused(req).await;
         return attempt.refuse(event, StatusCode::FORBIDDEN).await;
     }
     let up = &service.upstream;
