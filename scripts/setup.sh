@@ -33,11 +33,19 @@ command -v cargo >/dev/null || {
     exit 1
 }
 
-# airlock-proxy's tests drive the official OpenAI and Anthropic Python SDKs.
-if [[ "${1:-}" == "--test" ]] && ! python3 -c "import openai, anthropic" 2>/dev/null; then
-    echo "setup: installing the openai and anthropic Python SDKs" >&2
-    python3 -m pip install --quiet openai anthropic 2>/dev/null ||
-        python3 -m pip install --quiet --break-system-packages openai anthropic
+# The tests drive the official OpenAI and Anthropic Python SDKs: airlock-proxy's
+# with the python3 on PATH, the end-to-end suite inside sandboxes, whose
+# `host` image sees the host's /usr, so with /usr/bin/python3 specifically
+# (a python3 first on PATH may be another interpreter, e.g. pyenv's).
+if [[ "${1:-}" == "--test" ]]; then
+    for py in python3 /usr/bin/python3; do
+        "$py" -c "import openai, anthropic" 2>/dev/null && continue
+        echo "setup: installing the openai and anthropic Python SDKs for $py" >&2
+        sudo=""
+        [[ "$py" == /usr/bin/* && $(id -u) -ne 0 ]] && sudo="sudo"
+        $sudo "$py" -m pip install --quiet openai anthropic 2>/dev/null ||
+            $sudo "$py" -m pip install --quiet --break-system-packages openai anthropic
+    done
 fi
 
 # airlock-proxy's tests run the claude CLI (npm) against the proxy.

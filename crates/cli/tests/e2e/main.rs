@@ -10,4 +10,5 @@ mod identity;
 mod identity_inside;
 mod locks;
 mod login;
+mod proxy;
 mod sandbox;

@@ -1,0 +1,404 @@
+//! The way out of a sandbox, end to end: real clients (curl, git, the
+//! OpenAI and Anthropic Python SDKs, the claude CLI) inside real sandboxes
+//! created through the binary, reaching a local upstream only through
+//! Airlock's access proxy, which decides each request by Cedar policy,
+//! injects the real credential and audits it. Then: the real keys are
+//! nowhere in the sandbox; every kind of denial names what decided it; and
+//! policy, locks, expiry and delegation profiles apply to the next request.
+
+mod keys;
+mod llm;
+mod world;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::sandbox::{BACKENDS, host_leftovers};
+use world::*;
+
+#[test]
+fn curl_reaches_a_registered_service_with_the_injected_credential_and_policy_decides() {
+    let w = World::new();
+    for backend in BACKENDS {
+        let name = format!("curl-{backend}");
+        let id = w.sandbox(&name, backend, &[]);
+
+        // http through HTTP_PROXY, https through HTTPS_PROXY (intercepted):
+        // the upstream sees the real credential, not the one the agent sent.
+        for scheme in ["https", "http"] {
+            let c = w.curl(
+                &name,
+                &[
+                    "-H",
+                    "Authorization: Bearer made-up-by-the-agent",
+                    "-H",
+                    "X-Api-Key: also-the-agent",
+                    &w.api_url(scheme, "/echo?page=2"),
+                ],
+            );
+            assert_eq!((c.exit, c.status), (0, 200), "{scheme}: {c:#?}");
+            let echo: Value = serde_json::from_str(&c.body).unwrap();
+            assert_eq!(
+                (&echo["path"], &echo["query"]),
+                (&json!("/echo"), &json!("page=2"))
+            );
+            assert_eq!(echo["headers"]["authorization"], "<real key>", "{echo}");
+            assert!(echo["headers"].get("x-api-key").is_none(), "{echo}");
+            assert!(!c.body.contains("made-up-by-the-agent"), "{echo}");
+        }
+        let seen = w.up.requests("api");
+        assert!(seen.iter().all(|r| r["credential_ok"] == true), "{seen:#?}");
+
+        // Policy on method and path: each refusal is one line naming the policy.
+        let echo = w.api_url("https", "/echo");
+        let post = w.curl(&name, &["-X", "POST", "-d", "x=1", &echo]);
+        assert_denied(&post, "POST", &echo, "api-read-only");
+        let admin = w.api_url("https", "/admin/users");
+        assert_denied(&w.curl(&name, &[&admin]), "GET", &admin, "api-no-admin");
+
+        // An unknown host: default deny, for a tunnel and for plain http.
+        let tunnel = w.curl(&name, &["https://unknown.example/"]);
+        assert_eq!((tunnel.exit, tunnel.connect), (56, 403), "{tunnel:#?}");
+        assert!(
+            tunnel
+                .stderr
+                .contains("CONNECT tunnel failed, response 403"),
+            "{tunnel:#?}"
+        );
+        let plain = w.curl(&name, &["http://unknown.example/x"]);
+        assert_eq!(plain.status, 403, "{plain:#?}");
+        assert!(
+            plain.body.starts_with(
+                "airlock: denied GET http://unknown.example/x (no policy allowed it): "
+            ),
+            "{plain:#?}"
+        );
+
+        // Domain fronting: a Host header, or a TLS SNI, other than the tunnel's.
+        let fronted = w.curl(&name, &["-H", "Host: evil.example", &echo]);
+        assert_denied(&fronted, "GET", &echo, "airlock/domain-fronting");
+        assert!(
+            fronted.body.contains("\"evil.example:443\""),
+            "{fronted:#?}"
+        );
+        let connect_to = format!("api.example.com:443:{UPSTREAM_IP}:{}", w.up.api);
+        let sni = w.curl(
+            &name,
+            &["--connect-to", &connect_to, "https://api.example.com/echo"],
+        );
+        assert_denied(&sni, "GET", &echo, "airlock/domain-fronting");
+        assert!(
+            sni.body
+                .contains("TLS SNI \"api.example.com\" does not match"),
+            "{sni:#?}"
+        );
+
+        // One audit event per request, denials with what decided them.
+        let allowed = w.audit(&[
+            "--sandbox",
+            &id,
+            "--action",
+            "http.request",
+            "--decision",
+            "allow",
+        ]);
+        assert_eq!(allowed.len(), 2, "{allowed:#?}");
+        for ev in &allowed {
+            assert_eq!(ev["policies"], json!(["dev-api"]), "{ev:#}");
+            assert_eq!(
+                (&ev["user"], &ev["isolation"]),
+                (&json!("dev"), &json!(backend))
+            );
+            assert_eq!(ev["resource"], "http:api");
+            assert_eq!(ev["details"]["status"], 200);
+        }
+        let denied = w.audit(&[
+            "--sandbox",
+            &id,
+            "--action",
+            "http.request",
+            "--decision",
+            "deny",
+        ]);
+        audited_denial(&denied, "/echo", &["api-read-only"]);
+        audited_denial(&denied, "/admin/users", &["api-no-admin"]);
+        let egress = w.audit(&[
+            "--sandbox",
+            &id,
+            "--action",
+            "egress.connect",
+            "--decision",
+            "deny",
+        ]);
+        let unknown: Vec<&Value> = egress
+            .iter()
+            .filter(|e| e["details"]["host"] == "unknown.example")
+            .collect();
+        assert_eq!(unknown.len(), 2, "{egress:#?}");
+        for ev in unknown {
+            let none = ev["policies"].as_array().is_none_or(Vec::is_empty);
+            assert!(none, "default deny names no policy: {ev:#}");
+            assert!(
+                ev["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no policy allows egress.connect"),
+                "{ev:#}"
+            );
+        }
+        let fronting = egress
+            .iter()
+            .filter(|e| e["policies"] == json!(["airlock/domain-fronting"]))
+            .count();
+        assert_eq!(fronting, 2, "{egress:#?}");
+        w.env.dev.run(&["sandbox", "rm", &name]).ok();
+    }
+
+    // `policy check` explains the same decision, naming the deciding policy.
+    let check = w.env.admin.run(&[
+        "policy",
+        "check",
+        "--user",
+        "dev",
+        "--action",
+        "http.request",
+        "--resource",
+        "http:api",
+        "--context",
+        r#"{"method":"POST","path":"/echo"}"#,
+    ]);
+    let text = check.ok();
+    assert!(text.starts_with("deny: "), "{check:#?}");
+    assert!(text.contains("forbid api-read-only"), "{check:#?}");
+    assert!(text.contains("permit dev-api"), "{check:#?}");
+}
+#[test]
+fn git_clones_over_https_from_a_registered_git_server() {
+    let w = World::new();
+    // Debian's git speaks HTTPS through libcurl-gnutls: the proxy's
+    // certificates must satisfy GnuTLS too.
+    let ldd = Command::new("ldd")
+        .arg("/usr/lib/git-core/git-remote-https")
+        .output()
+        .expect("ldd");
+    assert!(String::from_utf8_lossy(&ldd.stdout).contains("gnutls"));
+    let id = w.sandbox("git", "runc", &[]);
+    w.env
+        .exec(
+            "git",
+            &["git", "clone", "-q", &w.git_url(), "/workspace/demo"],
+        )
+        .ok();
+    let readme = w.env.exec("git", &["cat", "/workspace/demo/README"]);
+    assert_eq!(readme.ok(), "through the airlock\n");
+    let allowed = w.audit(&["--sandbox", &id, "--action", "http.request"]);
+    let fetch = allowed
+        .iter()
+        .find(|e| e["details"]["path"] == "/demo.git/git-upload-pack")
+        .unwrap_or_else(|| panic!("{allowed:#?}"));
+    assert_eq!(fetch["details"]["method"], "POST");
+    assert_eq!(fetch["policies"], json!(["dev-git"]));
+    assert_eq!(fetch["details"]["status"], 200);
+}
+#[test]
+fn policy_and_lock_changes_apply_to_the_next_request() {
+    let w = World::new();
+    let id = w.sandbox("live", "runc", &[]);
+    let echo = w.api_url("https", "/echo");
+    assert_eq!(w.curl("live", &[&echo]).status, 200);
+
+    // A stricter set: the same request from the same running sandbox is refused.
+    let frozen = "@id(\"api-frozen\")\nforbid (principal, action == Airlock::Action::\"http.request\", resource == Airlock::HttpService::\"api\");\n";
+    w.set_policies(&[("outbound.cedar", OUTBOUND), ("frozen.cedar", frozen)])
+        .ok();
+    assert_denied(&w.curl("live", &[&echo]), "GET", &echo, "api-frozen");
+    w.set_policies(&[("outbound.cedar", OUTBOUND)]).ok();
+    assert_eq!(w.curl("live", &[&echo]).status, 200);
+
+    // A set without the admin's own policy would leave nobody able to fix
+    // it: refused, and the previous set stays in force.
+    let dir = w.env.cluster.tmp.path().join("no-admin");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("outbound.cedar"), OUTBOUND).unwrap();
+    w.env
+        .admin
+        .run(&["admin", "policy", "set", dir.to_str().unwrap()])
+        .fails(6, "could not set policy again");
+    assert_eq!(w.curl("live", &[&echo]).status, 200);
+
+    // A lock on the user: their running sandbox is refused at once (exec'd
+    // by the admin, since the user's own commands are refused too).
+    let a = &w.env.admin;
+    a.run(&[
+        "admin",
+        "lock",
+        "add",
+        "--user",
+        "dev",
+        "--reason",
+        "key leaked",
+    ])
+    .ok();
+    let locked = w.curl_as(a, &id, &[&echo]);
+    assert_denied(&locked, "GET", &echo, "airlock/lock");
+    assert!(
+        locked.body.contains("user dev is locked (key leaked)"),
+        "{locked:#?}"
+    );
+    let locks: Value =
+        serde_json::from_str(a.run(&["admin", "lock", "ls", "--json"]).ok()).unwrap();
+    a.run(&["admin", "lock", "rm", locks[0]["id"].as_str().unwrap()])
+        .ok();
+    assert_eq!(w.curl("live", &[&echo]).status, 200);
+
+    let denied = w.audit(&[
+        "--sandbox",
+        &id,
+        "--action",
+        "http.request",
+        "--decision",
+        "deny",
+    ]);
+    audited_denial(&denied, "/echo", &["api-frozen"]);
+    let lock = audited_denial(&denied, "/echo", &["airlock/lock"]);
+    assert!(
+        lock["reason"].as_str().unwrap().contains("key leaked"),
+        "{lock:#}"
+    );
+}
+
+#[test]
+fn an_expired_sandbox_gets_nothing_more_through() {
+    let w = World::new();
+    let sb = w.create("brief", "runc", &["--ttl", "5s"]);
+    let id = sb["id"].as_str().unwrap().to_owned();
+    let expires = time::OffsetDateTime::parse(
+        sb["expires"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    // POSTs (refused by policy, so cheap) on a kept-alive connection from
+    // just before the expiry until the sandbox's end stops them.
+    let out = w.env.exec(
+        "brief",
+        &[
+            "python3",
+            "/workspace/hammer.py",
+            &w.api_url("http", "/echo"),
+            &expires.unix_timestamp().to_string(),
+        ],
+    );
+    assert_ne!(out.code, 0, "the sandbox's end ends the command: {out:#?}");
+    assert!(!out.stdout.contains("survived"), "{out:#?}");
+    assert!(
+        out.stdout.lines().next().unwrap_or("").contains(" 200 "),
+        "{out:#?}"
+    );
+
+    // Until the expiry, policy decided; from it on, the sandbox's end did.
+    let events = w.audit(&["--sandbox", &id, "--action", "http.request"]);
+    let mut deciders: Vec<&Value> = events.iter().rev().map(|e| &e["policies"]).collect();
+    deciders.dedup();
+    let ended = json!(["airlock/sandbox-ended"]);
+    assert_eq!(
+        deciders,
+        [&json!(["dev-api"]), &json!(["api-read-only"]), &ended],
+        "{events:#?}"
+    );
+    let first_ended = events
+        .iter()
+        .rev()
+        .find(|e| e["policies"] == ended)
+        .unwrap();
+    let at = time::OffsetDateTime::parse(
+        first_ended["time"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    // `expires` is shown to the second, rounded down.
+    assert!(
+        at >= expires,
+        "refused as ended before its expiry: {first_ended:#}"
+    );
+    let expired = w.audit(&["--sandbox", &id, "--action", "sandbox.expire"]);
+    assert_eq!(expired.len(), 1);
+    // The sandbox and its proxy socket are gone from the host.
+    let start = Instant::now();
+    while !host_leftovers(&id).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            host_leftovers(&id)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    w.env.exec("brief", &["true"]).fails(5, "expired");
+}
+
+#[test]
+fn a_delegation_profile_narrows_what_the_user_may_do() {
+    let w = World::new();
+    w.sandbox("plain", "runc", &[]);
+    let ro = w.sandbox("ro", "runc", &["--profile", "read-only"]);
+    // The user may POST to git (a clone does); an agent under the
+    // read-only profile may not, though it acts for the same user.
+    let clone = ["git", "clone", "-q", &w.git_url(), "/workspace/demo"];
+    w.env.exec("plain", &clone).ok();
+    let refused = w.env.exec("ro", &clone);
+    assert_ne!(refused.code, 0, "{refused:#?}");
+    assert!(refused.stderr.contains("403"), "{refused:#?}");
+    let pack = format!("{}/git-upload-pack", w.git_url());
+    let post = ["-X", "POST", "--data-binary", "0000", pack.as_str()];
+    assert_denied(
+        &w.curl("ro", &post),
+        "POST",
+        &pack,
+        "profile:read-only/no-writes",
+    );
+    let user = w.curl("plain", &post);
+    assert!(!user.body.starts_with("airlock: denied"), "{user:#?}");
+    // Reading still works under the profile.
+    let refs = format!("{}/info/refs?service=git-upload-pack", w.git_url());
+    assert_eq!(w.curl("ro", &[&refs]).status, 200);
+
+    let denied = w.audit(&[
+        "--sandbox",
+        &ro,
+        "--action",
+        "http.request",
+        "--decision",
+        "deny",
+    ]);
+    let ev = audited_denial(
+        &denied,
+        "/demo.git/git-upload-pack",
+        &["profile:read-only/no-writes"],
+    );
+    assert_eq!(ev["details"]["profile"], "read-only");
+
+    // policy check shows both stages: the user's set allows, the profile forbids.
+    let check = w.env.admin.run(&[
+        "policy",
+        "check",
+        "--user",
+        "dev",
+        "--sandbox",
+        &ro,
+        "--action",
+        "http.request",
+        "--resource",
+        "http:git",
+        "--context",
+        r#"{"method":"POST","path":"/demo.git/git-upload-pack"}"#,
+    ]);
+    let text = check.ok();
+    assert!(text.starts_with("deny: "), "{check:#?}");
+    assert!(text.contains("permit dev-git"), "{check:#?}");
+    assert!(
+        text.contains("delegation profile read-only: denies"),
+        "{check:#?}"
+    );
+    assert!(text.contains("no-writes"), "{check:#?}");
+}
