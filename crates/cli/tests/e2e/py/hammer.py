@@ -1,19 +1,21 @@
 """Requests across a sandbox's expiry, through its HTTP proxy.
 
-Usage: hammer.py URL UNTIL. One GET of URL first; then, from shortly before
-UNIX time UNTIL, POSTs to URL on a kept-alive connection as fast as they are
-answered (reconnecting when the connection drops), for at most 3 s more:
-the sandbox's end should stop this process long before. Prints one line
-`<unix time> <status or error> <body>` per request.
+Usage: hammer.py URL EXPIRES. One GET of URL first; then, from 50 ms before
+UNIX time EXPIRES, POSTs to URL on four kept-alive connections at once, each
+as fast as it is answered (reconnecting when it drops), for at most 3 s
+more: the sandbox's end should stop this process long before. Prints one
+line `<unix time> <status or error> <body>` per request.
 """
 import http.client
 import sys
+import threading
 import time
 from urllib.parse import urlsplit
 
 URL = sys.argv[1]
-UNTIL = float(sys.argv[2])
+EXPIRES = float(sys.argv[2])
 HOST = urlsplit(URL).netloc
+LOCK = threading.Lock()
 
 
 def connect():
@@ -29,19 +31,28 @@ def send(conn, method):
         outcome, ok = f"{r.status} {body[:300]}", True
     except Exception as e:
         outcome, ok = f"error {type(e).__name__}: {e}", False
-    print(f"{start:.3f} {outcome}", flush=True)
+    with LOCK:
+        print(f"{start:.4f} {outcome}", flush=True)
     return ok
 
 
-def main():
-    send(connect(), "GET")
-    time.sleep(max(0.0, UNTIL - 0.3 - time.time()))
+def post_until_stopped():
     conn = connect()
-    while time.time() < UNTIL + 3:
+    while time.time() < EXPIRES + 3:
         if not send(conn, "POST"):
             conn.close()
             conn = connect()
             time.sleep(0.005)
+
+
+def main():
+    send(connect(), "GET")
+    time.sleep(max(0.0, EXPIRES - 0.05 - time.time()))
+    threads = [threading.Thread(target=post_until_stopped) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     print("survived", flush=True)
 
 
