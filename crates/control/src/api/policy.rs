@@ -214,11 +214,7 @@ pub async fn check(
     let principal = match &req.sandbox {
         None => Principal::User(user),
         Some(s) => {
-            let id = SandboxId::new(s.clone())?;
-            let sb = state
-                .store(move |st| st.sandbox(&id))
-                .await?
-                .ok_or_else(|| ApiError::BadRequest(format!("no sandbox {s}")))?;
+            let sb = find_sandbox(state.clone(), &user.name, s).await?;
             Principal::Workload(WorkloadInfo {
                 user,
                 sandbox: sb.id,
@@ -247,6 +243,34 @@ pub async fn check(
 
 /// Context attributes the proxy would set from the resource itself.
 type Defaults = Vec<(&'static str, serde_json::Value)>;
+
+/// A sandbox of `owner`'s: by id, or by name among their live sandboxes.
+/// Another user's sandbox is refused: its workload acts for its own owner,
+/// so deciding it as `owner`'s would explain a request that cannot happen.
+async fn find_sandbox(
+    state: SharedState,
+    owner: &UserName,
+    reference: &str,
+) -> ApiResult<airlock_store::SandboxRecord> {
+    let found = if reference.starts_with("sb-") {
+        let id = SandboxId::new(reference)?;
+        state.store(move |st| st.sandbox(&id)).await?
+    } else {
+        let name = airlock_core::SandboxName::new(reference)?;
+        let owner = owner.clone();
+        state
+            .store(move |st| st.live_sandbox_named(&owner, &name))
+            .await?
+    };
+    let sb = found.ok_or_else(|| ApiError::BadRequest(format!("no sandbox {reference:?}")))?;
+    if &sb.owner != owner {
+        return Err(ApiError::BadRequest(format!(
+            "sandbox {reference:?} belongs to {}, not {owner}; pass --user {}",
+            sb.owner, sb.owner
+        )));
+    }
+    Ok(sb)
+}
 
 /// The resource `spec` names, and the context the proxy would give a
 /// request to it (host and port of an HTTP service or egress destination,

@@ -192,16 +192,18 @@ pub async fn add_resource(
         spec: serde_json::to_value(&req.spec).map_err(ApiError::internal)?,
         created: OffsetDateTime::now_utc(),
     };
-    let lookup = req.name.clone();
-    if state
-        .store(|s| s.resources())
-        .await?
-        .iter()
-        .any(|r| r.name == lookup)
-    {
+    let existing = state.store(|s| s.resources()).await?;
+    if existing.iter().any(|r| r.name == req.name) {
         return Err(ApiError::Conflict(format!(
             "resource {:?} already exists",
             req.name
+        )));
+    }
+    if let Some(other) = same_http_upstream(&existing, &req.spec) {
+        // The proxy finds an HTTP service by the host and port a sandbox
+        // addresses; two services there would silently shadow each other.
+        return Err(ApiError::Conflict(format!(
+            "resource {other:?} already serves that host and port; remove it or use another URL"
         )));
     }
     state
@@ -216,6 +218,19 @@ pub async fn add_resource(
     state.store(move |s| s.add_resource(&stored)).await?;
     state.refresh_catalog().await?;
     Ok((StatusCode::CREATED, Json(info(record))))
+}
+
+/// The name of an existing HTTP resource at the same upstream host and port.
+fn same_http_upstream(existing: &[ResourceRecord], spec: &ResourceSpec) -> Option<String> {
+    let ResourceSpec::Http { url, .. } = spec else {
+        return None;
+    };
+    let new = airlock_proxy::Upstream::parse(url).ok()?;
+    existing.iter().find_map(|r| {
+        let url = r.spec["url"].as_str()?;
+        let old = airlock_proxy::Upstream::parse(url).ok()?;
+        (r.kind == "http" && old.host == new.host && old.port == new.port).then(|| r.name.clone())
+    })
 }
 
 fn info(r: ResourceRecord) -> ResourceInfo {
