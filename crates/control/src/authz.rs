@@ -5,7 +5,7 @@
 //! deny, forbid wins, errors deny: the engine's rules. A refusal is audited
 //! with the deciding policies and says which action was refused and why.
 
-use airlock_audit::EventCode;
+use airlock_audit::{AuditEvent, EventCode};
 use airlock_core::Decision;
 use airlock_policy::{Context, Principal, Request, Resource, UserInfo};
 use time::OffsetDateTime;
@@ -50,12 +50,27 @@ pub fn context() -> Context {
     Context::at(OffsetDateTime::now_utc().unix_timestamp())
 }
 
+/// What policy allowed. The operation's own audit event is made from it,
+/// so the record names the policies that let the operation happen.
+#[derive(Debug, Clone)]
+pub struct Allowed(Decision);
+
+impl Allowed {
+    /// An event about the allowed operation by `caller`: user, session,
+    /// source, and the deciding policies with their reason.
+    pub fn event(&self, caller: &Caller, code: EventCode) -> AuditEvent {
+        audit::by(caller, code).decision(&self.0)
+    }
+}
+
 /// Refuses `caller` unless policy allows `action` on the cluster (or the
 /// audit log for `audit.*`).
-pub async fn authorize(state: &SharedState, caller: &Caller, action: &str) -> Result<(), ApiError> {
-    authorize_on(state, caller, action, default_resource(action), context())
-        .await
-        .map(drop)
+pub async fn authorize(
+    state: &SharedState,
+    caller: &Caller,
+    action: &str,
+) -> Result<Allowed, ApiError> {
+    authorize_on(state, caller, action, default_resource(action), context()).await
 }
 
 /// Refuses `caller` unless policy allows `action` on `resource`; a refusal
@@ -66,10 +81,10 @@ pub async fn authorize_on(
     action: &str,
     resource: Resource,
     context: Context,
-) -> Result<Decision, ApiError> {
+) -> Result<Allowed, ApiError> {
     let decision = decide(state, caller, action, resource.clone(), context);
     if decision.is_allowed() {
-        return Ok(decision);
+        return Ok(Allowed(decision));
     }
     let err = ApiError::NotAllowed(format!(
         "not allowed: {action} on {resource}: {}",

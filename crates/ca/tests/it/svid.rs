@@ -13,33 +13,46 @@ fn svid() -> airlock_ca::IssuedCert {
         .unwrap()
 }
 
+/// Both kinds of X.509-SVID the CA issues (sandbox, workload) with their IDs:
+/// every rule below holds for each.
+fn both_svids() -> [(SpiffeId, airlock_ca::IssuedCert); 2] {
+    let ca = ca();
+    let sandbox_id = SpiffeId::sandbox(&td(), &sandbox());
+    let sandbox_svid = ca
+        .issue_svid(&key(), &sandbox_id, &sandbox_claims(), hours(1), t0())
+        .unwrap();
+    [(sandbox_id, sandbox_svid), (workload_id(), svid())]
+}
+
 #[test]
 fn exactly_one_uri_san_equal_to_the_spiffe_id() {
-    let issued = svid();
-    let cert = parse(&issued.der);
-    let san = cert.subject_alternative_name().unwrap().unwrap();
-    let names = &san.value.general_names;
-    assert_eq!(names.len(), 1);
-    assert!(matches!(names[0], GeneralName::URI(u) if u == workload_id().as_str()));
-    // Empty subject: the SAN must then be critical (RFC 5280 4.2.1.6).
-    assert!(cert.subject().as_raw() == [0x30, 0x00]);
-    assert!(san.critical);
+    for (id, issued) in both_svids() {
+        let cert = parse(&issued.der);
+        let san = cert.subject_alternative_name().unwrap().unwrap();
+        let names = &san.value.general_names;
+        assert_eq!(names.len(), 1, "{id}");
+        assert!(matches!(names[0], GeneralName::URI(u) if u == id.as_str()));
+        // Empty subject: the SAN must then be critical (RFC 5280 4.2.1.6).
+        assert!(cert.subject().as_raw() == [0x30, 0x00], "{id}");
+        assert!(san.critical, "{id}");
+    }
 }
 
 #[test]
 fn leaf_constraints() {
-    let issued = svid();
-    let cert = parse(&issued.der);
-    let bc = cert.basic_constraints().unwrap().unwrap().value;
-    assert!(!bc.ca && bc.path_len_constraint.is_none());
-    let ku = cert.key_usage().unwrap().unwrap();
-    assert!(ku.critical, "keyUsage must be critical");
-    assert!(ku.value.digital_signature());
-    assert_eq!(ku.value.flags, 1, "digitalSignature and nothing else");
-    assert!(!ku.value.key_cert_sign() && !ku.value.crl_sign());
-    let eku = cert.extended_key_usage().unwrap().unwrap().value;
-    assert!(eku.server_auth && eku.client_auth);
-    assert!(eku.other.is_empty() && !eku.any);
+    for (id, issued) in both_svids() {
+        let cert = parse(&issued.der);
+        let bc = cert.basic_constraints().unwrap().unwrap().value;
+        assert!(!bc.ca && bc.path_len_constraint.is_none(), "{id}");
+        let ku = cert.key_usage().unwrap().unwrap();
+        assert!(ku.critical, "{id}: keyUsage must be critical");
+        assert!(ku.value.digital_signature());
+        assert_eq!(ku.value.flags, 1, "{id}: digitalSignature and nothing else");
+        assert!(!ku.value.key_cert_sign() && !ku.value.crl_sign());
+        let eku = cert.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth && eku.client_auth, "{id}");
+        assert!(eku.other.is_empty() && !eku.any, "{id}");
+    }
 }
 
 #[test]

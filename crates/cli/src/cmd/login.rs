@@ -41,13 +41,24 @@ fn normalize_fingerprint(s: &str) -> String {
         .collect()
 }
 
+/// The cluster CA a login will trust.
+struct TrustedCa {
+    /// The CA bundle.
+    pem: String,
+    /// SHA-256 of the current CA certificate, hex.
+    fingerprint: String,
+    /// Not pinned yet: pin it once the login has succeeded, so that a
+    /// mistyped password leaves nothing behind.
+    first_contact: bool,
+}
+
 /// Fetches the server's CA bundle and checks it against the pin and the
-/// fingerprint the user gave; returns (bundle PEM, fingerprint).
+/// fingerprint the user gave.
 async fn trusted_ca(
     home: &Home,
     server: &str,
     expected: Option<&str>,
-) -> anyhow::Result<(String, String)> {
+) -> anyhow::Result<TrustedCa> {
     let info = fetch_ca_first_contact(server).await?;
     let first = info
         .certificates
@@ -70,23 +81,23 @@ async fn trusted_ca(
         )
         .into());
     }
-    match home.pinned_ca(server)? {
-        Some(pinned) if pinned != actual => Err(CliError::new(
+    let pinned = home.pinned_ca(server)?;
+    if let Some(pinned) = pinned.as_ref().filter(|p| **p != actual) {
+        return Err(CliError::new(
             Exit::Auth,
             format!(
                 "the server at {server} presents CA {shown}, but you pinned {} at your first login; \
                  this may be an attack. If the cluster was re-created, run `airlock logout --forget` and log in again",
-                airlock_ca::format_fingerprint(&pinned)
+                airlock_ca::format_fingerprint(pinned)
             ),
         )
-        .into()),
-        Some(_) => Ok((info.certificates.join(""), actual)),
-        None => {
-            eprintln_first_pin(server, &shown, expected.is_some());
-            home.pin_ca(server, &actual)?;
-            Ok((info.certificates.join(""), actual))
-        }
+        .into());
     }
+    Ok(TrustedCa {
+        pem: info.certificates.join(""),
+        fingerprint: actual,
+        first_contact: pinned.is_none(),
+    })
 }
 
 #[allow(clippy::print_stderr)]
@@ -114,13 +125,13 @@ pub async fn login(a: LoginArgs) -> anyhow::Result<()> {
         Some(u) => u,
         None => return Err(usage("which user? pass --user NAME")),
     };
-    let (ca_pem, fingerprint) = trusted_ca(&home, &server, a.ca_fingerprint.as_deref()).await?;
+    let ca = trusted_ca(&home, &server, a.ca_fingerprint.as_deref()).await?;
     let password = password::read(a.password_stdin, &format!("Password for {user}: "), false)?;
     let key = airlock_ca::KeyPair::generate().context("cannot generate a key")?;
     let csr = key
         .csr_pem(&user)
         .context("cannot make a certificate request")?;
-    let api = Api::anonymous(&server, &ca_pem)?;
+    let api = Api::anonymous(&server, &ca.pem)?;
     let resp: LoginResponse = api
         .post(
             "/v1/login",
@@ -138,9 +149,14 @@ pub async fn login(a: LoginArgs) -> anyhow::Result<()> {
         cluster: resp.cluster.clone(),
         session: resp.session.clone(),
         expires: resp.expires.clone(),
-        ca_fingerprint: fingerprint,
+        ca_fingerprint: ca.fingerprint.clone(),
     };
-    home.save_login(&profile, &key.to_pkcs8_pem(), &resp.certificate, &ca_pem)?;
+    if ca.first_contact {
+        let shown = airlock_ca::format_fingerprint(&ca.fingerprint);
+        eprintln_first_pin(&server, &shown, a.ca_fingerprint.is_some());
+        home.pin_ca(&server, &ca.fingerprint)?;
+    }
+    home.save_login(&profile, &key.to_pkcs8_pem(), &resp.certificate, &ca.pem)?;
     output::say(format!(
         "Logged in to {} as {} (roles: {}); certificate valid until {}",
         resp.cluster,

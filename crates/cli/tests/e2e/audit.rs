@@ -84,6 +84,35 @@ fn operations_and_refusals_are_recorded_with_who_what_and_why() {
         e["action"] == "api.call" && e["reason"].as_str().unwrap().contains("locked")
     });
 
+    // Lifting the lock and removing the user are recorded too.
+    let locks: serde_json::Value =
+        serde_json::from_str(admin.run(&["admin", "lock", "ls", "--json"]).ok()).unwrap();
+    let lock = locks[0]["id"].as_str().unwrap().to_owned();
+    admin.run(&["admin", "lock", "rm", &lock]).ok();
+    admin.run(&["admin", "user", "rm", "dev"]).ok();
+    let evs = events(&admin, &[]);
+    let one = |code: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
+        evs.iter()
+            .find(|e| e["code"] == code && pred(e))
+            .unwrap_or_else(|| panic!("no {code} event in {evs:#?}"))
+            .clone()
+    };
+    let lifted = one("A2004", &|e| e["details"]["target"] == "dev");
+    let removed = one("A2002", &|e| e["resource"] == "user:dev");
+    // An allowed operation names the policy that allowed it, as a refusal
+    // names the one that refused.
+    let added = one("A2001", &|e| e["resource"] == "user:dev");
+    let locked = one("A2003", &|e| e["details"]["target"] == "dev");
+    for e in [&added, &locked, &lifted, &removed] {
+        assert_eq!(e["user"], ADMIN, "{e:#}");
+        assert_eq!(e["decision"], "allow", "{e:#}");
+        assert_eq!(
+            e["policies"],
+            serde_json::json!(["admin-control-plane"]),
+            "{e:#}"
+        );
+    }
+
     // Filters.
     let denies = events(&admin, &["--decision", "deny", "--user", "dev"]);
     assert!(!denies.is_empty());

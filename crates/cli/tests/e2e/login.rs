@@ -225,16 +225,208 @@ fn openapi_document_is_served_and_lists_the_routes() {
     let (code, doc) = c.curl_anon("GET", "/v1/openapi.json", None);
     assert_eq!(code, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
     for path in [
         "/v1/login",
         "/v1/users",
         "/v1/locks",
         "/v1/jwks",
+        "/.well-known/openid-configuration",
         "/v1/whoami",
+        "/v1/certs/svid",
+        "/v1/jwt-svid",
+        "/v1/audit/events",
+        "/v1/audit/verify",
+        "/v1/sandboxes",
+        "/v1/sandboxes/{name}/exec",
+        "/v1/policy/check",
+        "/v1/resources",
+        "/v1/secrets",
     ] {
         assert!(
-            doc["paths"].get(path).is_some(),
+            paths.contains_key(path),
             "{path} missing from the OpenAPI document"
         );
+    }
+    // Every operation the document lists is one the server answers: not
+    // the "no such route" fallback, not 405.
+    for (path, item) in paths {
+        let concrete = path.replace('{', "x-").replace('}', "");
+        for method in item.as_object().unwrap().keys() {
+            let (code, body) = c.curl_anon(&method.to_uppercase(), &concrete, Some("{}"));
+            let message = body["error"]["message"].as_str().unwrap_or("");
+            assert!(
+                code != 405 && !message.contains("no such API route"),
+                "{method} {path}: {code} {body}"
+            );
+        }
+    }
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn init_keeps_private_keys_private_and_login_pins_the_printed_fingerprint() {
+    let cluster = Cluster::start();
+    // Every private key init made (CA, JWT, audit, proxy CA, secrets) is
+    // readable by the server's user alone.
+    let ca_dir = cluster.data.join("ca");
+    let keys: Vec<_> = std::fs::read_dir(&ca_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "key"))
+        .collect();
+    assert!(
+        keys.iter().any(|k| k.ends_with("ca.key")) && keys.len() >= 3,
+        "{keys:?}"
+    );
+    for k in &keys {
+        assert_eq!(mode(k), 0o600, "{}", k.display());
+    }
+
+    // First contact without a fingerprint: trust on first use, and the
+    // fingerprint shown is the cluster's, so the user can compare it.
+    let c = cluster.client("tofu");
+    let out = c.run_stdin(
+        &[
+            "login",
+            "--server",
+            &cluster.url,
+            "--user",
+            ADMIN,
+            "--password-stdin",
+        ],
+        &format!("{ADMIN_PW}\n"),
+    );
+    out.ok();
+    assert!(
+        out.stderr.contains("pinned (trust on first use)")
+            && out.stderr.replace(':', "").contains(&cluster.fingerprint),
+        "{out:#?} should show {}",
+        cluster.fingerprint
+    );
+    let known = c.home.join("known_clusters.json");
+    assert_eq!(mode(&known), 0o600);
+    assert!(
+        std::fs::read_to_string(&known)
+            .unwrap()
+            .contains(&cluster.fingerprint)
+    );
+    assert_eq!(mode(&c.home), 0o700, "$AIRLOCK_HOME itself is private");
+}
+
+#[test]
+fn a_failed_first_login_pins_nothing() {
+    let cluster = Cluster::start();
+    let c = cluster.client("typo");
+    c.run_stdin(
+        &[
+            "login",
+            "--server",
+            &cluster.url,
+            "--user",
+            ADMIN,
+            "--password-stdin",
+        ],
+        "not-the-password\n",
+    )
+    .fails(3, "wrong user name or password");
+    for f in ["known_clusters.json", "ca.pem", "key.pem", "cert.pem"] {
+        assert!(!c.home.join(f).exists(), "{f} left behind");
+    }
+}
+
+#[test]
+fn a_call_without_a_client_certificate_is_refused_and_recorded() {
+    let cluster = Cluster::start();
+    let anon = cluster.client("anon");
+    let (code, body) = anon.curl_anon("GET", "/v1/users", None);
+    assert_eq!(code, 401, "{body}");
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("run `airlock login` first"),
+        "{body}"
+    );
+    let admin = cluster.admin();
+    let out = admin.run(&["audit", "search", "--json", "--decision", "deny"]);
+    let evs: Vec<serde_json::Value> = serde_json::from_str(out.ok()).unwrap();
+    let refused = evs
+        .iter()
+        .find(|e| e["code"] == "A3001" && e["details"]["path"] == "/v1/users")
+        .unwrap_or_else(|| panic!("no refusal recorded: {evs:#?}"));
+    assert_eq!(refused["details"]["status"], 401);
+    assert!(
+        refused["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    assert!(refused["user"].is_null(), "{refused}");
+}
+
+#[test]
+fn a_role_with_a_shorter_maximum_caps_the_login_and_traits_ride_in_the_certificate() {
+    let cluster = Cluster::start();
+    let admin = cluster.admin();
+    admin
+        .run(&["admin", "role", "set", "contractor", "--max-ttl", "1h"])
+        .ok();
+    admin
+        .run_stdin(
+            &[
+                "admin",
+                "user",
+                "add",
+                "cat",
+                "--roles",
+                "contractor",
+                "--trait",
+                "team=payments",
+                "--password-stdin",
+            ],
+            "cat-password-long\n",
+        )
+        .ok();
+    let cat = cluster.client("cat");
+    // No --ttl: the 8h default, cut to the role's hour.
+    cat.login("cat", "cat-password-long").ok();
+    let v: serde_json::Value = serde_json::from_str(cat.run(&["whoami", "--json"]).ok()).unwrap();
+    let expires = time::OffsetDateTime::parse(
+        v["expires"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = expires - time::OffsetDateTime::now_utc();
+    assert!(
+        left <= time::Duration::hours(1) && left > time::Duration::minutes(58),
+        "{left}"
+    );
+    // The certificate carries user, roles and traits in the private
+    // extension, as openssl (not our code) reads it.
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(cat.home.join("cert.pem"))
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("Subject: CN = cat"), "{text}");
+    let ext = text
+        .split(airlock_core::oid::IDENTITY_EXT_OID)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no identity extension: {text}"));
+    for want in [
+        r#""roles":["contractor"]"#,
+        r#""traits":{"team":["payments"]}"#,
+    ] {
+        assert!(ext.contains(want), "{want} not in {ext}");
     }
 }

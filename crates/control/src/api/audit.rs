@@ -15,7 +15,6 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::audit;
 use crate::auth::Caller;
 use crate::authz::authorize;
 use crate::error::{ApiError, ApiResult};
@@ -31,10 +30,14 @@ fn audit_error(e: AuditError) -> ApiError {
 
 /// Authorizes an audit read and records it.
 async fn read_allowed(state: &SharedState, caller: &Caller, what: String) -> ApiResult<()> {
-    authorize(state, caller, "audit.read").await?;
+    let allowed = authorize(state, caller, "audit.read").await?;
     state
         .audit
-        .record(audit::by(caller, EventCode::AuditRead).detail("query", what))
+        .record(
+            allowed
+                .event(caller, EventCode::AuditRead)
+                .detail("query", what),
+        )
         .await
 }
 

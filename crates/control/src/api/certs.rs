@@ -52,7 +52,7 @@ pub async fn issue_svid(
     caller: Caller,
     ApiJson(req): ApiJson<IssueSvidRequest>,
 ) -> ApiResult<Json<SvidResponse>> {
-    authorize(&state, &caller, "admin.cert.issue").await?;
+    let allowed = authorize(&state, &caller, "admin.cert.issue").await?;
     let key = parse_public_key(&req.csr)?;
     let sandbox = SandboxId::new(req.sandbox)?;
     let user = UserName::new(req.user)?;
@@ -81,7 +81,8 @@ pub async fn issue_svid(
     state
         .audit
         .record(
-            audit::by(&caller, EventCode::CertIssued)
+            allowed
+                .event(&caller, EventCode::CertIssued)
                 .resource(id.to_string())
                 .isolation(isolation)
                 .detail("kind", format!("{}-svid", req.kind))

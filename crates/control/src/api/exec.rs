@@ -28,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::sandboxes::resolve;
 use crate::audit;
 use crate::auth::Caller;
+use crate::authz::Allowed;
 use crate::error::{ApiError, ApiResult};
 use crate::state::SharedState;
 
@@ -62,7 +63,7 @@ pub async fn exec(
     mut req: Request,
 ) -> ApiResult<Response> {
     let action = if q.ssh { "sandbox.ssh" } else { "sandbox.exec" };
-    let sb = resolve(&state, &caller, &name, action).await?;
+    let (sb, allowed) = resolve(&state, &caller, &name, action).await?;
     let wants_upgrade = req
         .headers()
         .get(header::UPGRADE)
@@ -83,7 +84,7 @@ pub async fn exec(
         match on_upgrade.await {
             Ok(upgraded) => {
                 let io = TokioIo::new(upgraded);
-                if let Err(e) = relay(state, caller, sb, conn, q.ssh, io).await {
+                if let Err(e) = relay(state, caller, allowed, sb, conn, q.ssh, io).await {
                     tracing::debug!(error = %e, "exec relay ended");
                 }
             }
@@ -108,6 +109,7 @@ async fn send_control<W: AsyncWrite + Unpin>(w: &mut W, msg: &Control) -> Result
 async fn relay<T>(
     state: SharedState,
     caller: Caller,
+    allowed: Allowed,
     sb: SandboxRecord,
     conn: InitConn,
     ssh: bool,
@@ -133,7 +135,8 @@ where
     } else {
         EventCode::SandboxExec
     };
-    let event = audit::by(&caller, code)
+    let event = allowed
+        .event(&caller, code)
         .sandbox(sb.id.clone())
         .isolation(sb.backend)
         .resource(format!("sandbox:{}", sb.name))

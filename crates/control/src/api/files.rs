@@ -16,8 +16,8 @@ use tokio_util::io::{ReaderStream, StreamReader};
 
 use super::ApiJson;
 use super::sandboxes::resolve;
-use crate::audit;
 use crate::auth::Caller;
+use crate::authz::Allowed;
 use crate::error::{ApiError, ApiResult};
 use crate::state::SharedState;
 
@@ -74,11 +74,13 @@ fn channel_error(e: airlock_sandbox::channel::ChannelError) -> ApiError {
 async fn copy_event(
     state: &SharedState,
     caller: &Caller,
+    allowed: &Allowed,
     sb: &airlock_store::SandboxRecord,
     direction: &str,
     path: &str,
 ) -> ApiResult<()> {
-    let event = audit::by(caller, EventCode::SandboxCopy)
+    let event = allowed
+        .event(caller, EventCode::SandboxCopy)
         .sandbox(sb.id.clone())
         .isolation(sb.backend)
         .resource(format!("sandbox:{}:{path}", sb.name))
@@ -102,7 +104,7 @@ pub async fn upload(
     Query(q): Query<FileQuery>,
     req: Request,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let sb = resolve(&state, &caller, &name, "sandbox.cp").await?;
+    let (sb, allowed) = resolve(&state, &caller, &name, "sandbox.cp").await?;
     let path = sandbox_path(&q.path)?;
     let format = format_of(&q)?;
     let mode = q
@@ -112,7 +114,7 @@ pub async fn upload(
         .transpose()
         .map_err(|_| ApiError::BadRequest("--mode must be octal, e.g. 644".into()))?;
     let conn = conn(&state, &sb)?;
-    copy_event(&state, &caller, &sb, "in", &path).await?;
+    copy_event(&state, &caller, &allowed, &sb, "in", &path).await?;
     let body = req
         .into_body()
         .into_data_stream()
@@ -149,11 +151,11 @@ pub async fn download(
     Path(name): Path<String>,
     Query(q): Query<FileQuery>,
 ) -> ApiResult<Response> {
-    let sb = resolve(&state, &caller, &name, "sandbox.cp").await?;
+    let (sb, allowed) = resolve(&state, &caller, &name, "sandbox.cp").await?;
     let path = sandbox_path(&q.path)?;
     let format = format_of(&q)?;
     let conn = conn(&state, &sb)?;
-    copy_event(&state, &caller, &sb, "out", &path).await?;
+    copy_event(&state, &caller, &allowed, &sb, "out", &path).await?;
     let (writer, mut reader) = tokio::io::duplex(64 * 1024);
     let src = path.clone();
     let task = tokio::spawn(async move { conn.copy_out(&src, format, User::Agent, writer).await });
@@ -193,13 +195,14 @@ pub async fn services(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<SvcRequest>,
 ) -> ApiResult<Json<Vec<ServiceInfo>>> {
-    let sb = resolve(&state, &caller, &name, "sandbox.exec").await?;
+    let (sb, allowed) = resolve(&state, &caller, &name, "sandbox.exec").await?;
     let conn = conn(&state, &sb)?;
     if let SvcRequest::Start {
         name: svc, exec, ..
     } = &req
     {
-        let event = audit::by(&caller, EventCode::SandboxExec)
+        let event = allowed
+            .event(&caller, EventCode::SandboxExec)
             .sandbox(sb.id.clone())
             .isolation(sb.backend)
             .resource(format!("sandbox:{}", sb.name))
@@ -232,7 +235,7 @@ pub async fn logs(
     Path((name, service)): Path<(String, String)>,
     Query(q): Query<LogsQuery>,
 ) -> ApiResult<Response> {
-    let sb = resolve(&state, &caller, &name, "sandbox.exec").await?;
+    let (sb, _) = resolve(&state, &caller, &name, "sandbox.exec").await?;
     let conn = conn(&state, &sb)?;
     let (writer, reader) = tokio::io::duplex(64 * 1024);
     tokio::spawn(async move {

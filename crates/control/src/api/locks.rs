@@ -13,7 +13,6 @@ use super::types::{AddLockRequest, LockInfo};
 use super::{ApiJson, rfc3339};
 use airlock_audit::EventCode;
 
-use crate::audit;
 use crate::auth::Caller;
 use crate::authz::authorize;
 use crate::error::{ApiError, ApiResult};
@@ -75,7 +74,7 @@ pub async fn add_lock(
     caller: Caller,
     ApiJson(req): ApiJson<AddLockRequest>,
 ) -> ApiResult<(StatusCode, Json<LockInfo>)> {
-    authorize(&state, &caller, "admin.lock.add").await?;
+    let allowed = authorize(&state, &caller, "admin.lock.add").await?;
     let target = LockTarget::from_parts(&req.kind, &req.name).map_err(ApiError::BadRequest)?;
     if target == LockTarget::User(caller.user.clone()) {
         return Err(ApiError::Conflict(
@@ -101,7 +100,8 @@ pub async fn add_lock(
     state
         .audit
         .record(
-            audit::by(&caller, EventCode::LockAdded)
+            allowed
+                .event(&caller, EventCode::LockAdded)
                 .resource(format!("{}:{}", lock.target.kind(), lock.target.name()))
                 .detail("lock", lock.id.clone())
                 .detail("target_kind", lock.target.kind())
@@ -129,7 +129,7 @@ pub async fn remove_lock(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    authorize(&state, &caller, "admin.lock.remove").await?;
+    let allowed = authorize(&state, &caller, "admin.lock.remove").await?;
     let locks = state.store(|s| s.locks()).await?;
     let lock = locks
         .into_iter()
@@ -138,7 +138,8 @@ pub async fn remove_lock(
     state
         .audit
         .record(
-            audit::by(&caller, EventCode::LockRemoved)
+            allowed
+                .event(&caller, EventCode::LockRemoved)
                 .resource(format!("{}:{}", lock.target.kind(), lock.target.name()))
                 .detail("lock", lock.id.clone())
                 .detail("target_kind", lock.target.kind())

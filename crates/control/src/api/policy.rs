@@ -66,7 +66,7 @@ pub async fn set_policy(
     caller: Caller,
     ApiJson(req): ApiJson<PolicyBody>,
 ) -> ApiResult<Json<PolicyBody>> {
-    authorize(&state, &caller, "admin.policy.set").await?;
+    let allowed = authorize(&state, &caller, "admin.policy.set").await?;
     let mut files = Vec::new();
     for f in req.files {
         files.push(PolicyFile {
@@ -96,7 +96,8 @@ pub async fn set_policy(
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let event = audit::by(&caller, EventCode::PolicySet)
+    let event = allowed
+        .event(&caller, EventCode::PolicySet)
         .detail("policies", ids.len())
         .detail(
             "files",
@@ -356,14 +357,15 @@ pub async fn set_profile(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<ProfileBody>,
 ) -> ApiResult<StatusCode> {
-    authorize(&state, &caller, "admin.profile.set").await?;
+    let allowed = authorize(&state, &caller, "admin.profile.set").await?;
     let files = state.store(|s| s.policy_files()).await?;
     let mut profiles: Vec<(String, String)> = state.store(|s| s.profiles()).await?;
     profiles.retain(|(n, _)| n != &name);
     profiles.push((name.clone(), req.text.clone()));
     match build(&files, &profiles) {
         Ok(engine) => {
-            let event = audit::by(&caller, EventCode::ProfileSet)
+            let event = allowed
+                .event(&caller, EventCode::ProfileSet)
                 .resource(format!("profile:{name}"))
                 .detail("profile", name.clone());
             state.audit.record(event).await?;
@@ -409,7 +411,7 @@ pub async fn remove_profile(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    authorize(&state, &caller, "admin.profile.remove").await?;
+    let allowed = authorize(&state, &caller, "admin.profile.remove").await?;
     let live = state.store(|s| s.sandboxes(None, true)).await?;
     if live
         .iter()
@@ -426,7 +428,8 @@ pub async fn remove_profile(
     }
     profiles.retain(|(n, _)| n != &name);
     let engine = build(&files, &profiles).map_err(|e| ApiError::internal(describe(&e)))?;
-    let event = audit::by(&caller, EventCode::ProfileSet)
+    let event = allowed
+        .event(&caller, EventCode::ProfileSet)
         .resource(format!("profile:{name}"))
         .detail("profile", name.clone())
         .detail("removed", true);

@@ -10,7 +10,6 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::{ApiJson, rfc3339};
-use crate::audit;
 use crate::auth::Caller;
 use crate::authz::authorize;
 use crate::egress::resources::ResourceSpec;
@@ -60,7 +59,7 @@ pub async fn set_secret(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<SetSecretRequest>,
 ) -> ApiResult<StatusCode> {
-    authorize(&state, &caller, "admin.secret.set").await?;
+    let allowed = authorize(&state, &caller, "admin.secret.set").await?;
     check_name("secret", &name)?;
     if req.value.is_empty() {
         return Err(ApiError::BadRequest("the secret value is empty".into()));
@@ -71,7 +70,11 @@ pub async fn set_secret(
         .map_err(ApiError::internal)?;
     state
         .audit
-        .record(audit::by(&caller, EventCode::SecretSet).resource(format!("secret:{name}")))
+        .record(
+            allowed
+                .event(&caller, EventCode::SecretSet)
+                .resource(format!("secret:{name}")),
+        )
         .await?;
     let record = SecretRecord {
         name,
@@ -112,7 +115,7 @@ pub async fn remove_secret(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    authorize(&state, &caller, "admin.secret.remove").await?;
+    let allowed = authorize(&state, &caller, "admin.secret.remove").await?;
     let resources = state.store(|s| s.resources()).await?;
     let users: Vec<String> = resources
         .iter()
@@ -130,7 +133,11 @@ pub async fn remove_secret(
     }
     state
         .audit
-        .record(audit::by(&caller, EventCode::SecretRemoved).resource(format!("secret:{name}")))
+        .record(
+            allowed
+                .event(&caller, EventCode::SecretRemoved)
+                .resource(format!("secret:{name}")),
+        )
         .await?;
     state.store(move |s| s.remove_secret(&name)).await?;
     state.refresh_catalog().await?;
@@ -172,7 +179,7 @@ pub async fn add_resource(
     caller: Caller,
     ApiJson(req): ApiJson<AddResourceRequest>,
 ) -> ApiResult<(StatusCode, Json<ResourceInfo>)> {
-    authorize(&state, &caller, "admin.resource.add").await?;
+    let allowed = authorize(&state, &caller, "admin.resource.add").await?;
     check_name("resource", &req.name)?;
     req.spec.validate().map_err(ApiError::BadRequest)?;
     let known: Vec<String> = state
@@ -209,7 +216,8 @@ pub async fn add_resource(
     state
         .audit
         .record(
-            audit::by(&caller, EventCode::ResourceAdded)
+            allowed
+                .event(&caller, EventCode::ResourceAdded)
                 .resource(format!("{}:{}", record.kind, record.name))
                 .detail("kind", record.kind.clone()),
         )
@@ -269,7 +277,7 @@ pub async fn remove_resource(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    authorize(&state, &caller, "admin.resource.remove").await?;
+    let allowed = authorize(&state, &caller, "admin.resource.remove").await?;
     let lookup = name.clone();
     if !state
         .store(|s| s.resources())
@@ -282,7 +290,8 @@ pub async fn remove_resource(
     state
         .audit
         .record(
-            audit::by(&caller, EventCode::ResourceRemoved)
+            allowed
+                .event(&caller, EventCode::ResourceRemoved)
                 .resource(name.clone())
                 .detail("kind", "resource"),
         )

@@ -16,9 +16,8 @@ use time::OffsetDateTime;
 
 use super::types::{CreateSandboxRequest, LimitsInfo, SandboxInfo};
 use super::{ApiJson, rfc3339};
-use crate::audit;
 use crate::auth::Caller;
-use crate::authz::{authorize, authorize_on, context};
+use crate::authz::{Allowed, authorize, authorize_on, context};
 use crate::error::{ApiError, ApiResult};
 use crate::sandboxes::sandbox_error;
 use crate::state::SharedState;
@@ -57,7 +56,7 @@ pub(crate) async fn resolve(
     caller: &Caller,
     reference: &str,
     action: &str,
-) -> ApiResult<SandboxRecord> {
+) -> ApiResult<(SandboxRecord, Allowed)> {
     let not_found = || {
         ApiError::NotFound(format!(
             "no sandbox {reference:?}; `airlock sandbox ls` lists yours"
@@ -79,11 +78,12 @@ pub(crate) async fn resolve(
     };
     // Policy decides; someone else's sandbox that policy does not open to
     // the caller is invisible (404), not forbidden (which would confirm it).
-    match authorize_on(state, caller, action, sandbox_resource(&sb), context()).await {
-        Ok(_) => {}
+    let allowed = match authorize_on(state, caller, action, sandbox_resource(&sb), context()).await
+    {
+        Ok(allowed) => allowed,
         Err(ApiError::NotAllowed(_)) if sb.owner != caller.user => return Err(not_found()),
         Err(e) => return Err(e),
-    }
+    };
     if !sb.state.is_live() {
         let how = match sb.state {
             SandboxState::Expired => "has expired",
@@ -92,7 +92,7 @@ pub(crate) async fn resolve(
         };
         return Err(ApiError::Conflict(format!("sandbox {} {how}", sb.name)));
     }
-    Ok(sb)
+    Ok((sb, allowed))
 }
 
 /// A sandbox as a policy resource.
@@ -262,7 +262,7 @@ pub async fn create(
         image: p.image.clone(),
     };
     let ttl_secs = i64::try_from(p.ttl.as_secs()).unwrap_or(i64::MAX);
-    authorize_on(
+    let allowed = authorize_on(
         &state,
         &caller,
         "sandbox.create",
@@ -289,7 +289,8 @@ pub async fn create(
         expires: now + p.ttl,
         ended: None,
     };
-    let event = audit::by(&caller, EventCode::SandboxCreated)
+    let event = allowed
+        .event(&caller, EventCode::SandboxCreated)
         .sandbox(p.id.clone())
         .isolation(p.backend)
         .resource(format!("sandbox:{}", p.name))
@@ -377,8 +378,9 @@ pub async fn remove(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let sb = resolve(&state, &caller, &name, "sandbox.remove").await?;
-    let event = audit::by(&caller, EventCode::SandboxRemoved)
+    let (sb, allowed) = resolve(&state, &caller, &name, "sandbox.remove").await?;
+    let event = allowed
+        .event(&caller, EventCode::SandboxRemoved)
         .sandbox(sb.id.clone())
         .isolation(sb.backend)
         .resource(format!("sandbox:{}", sb.name));

@@ -11,7 +11,6 @@ use super::types::{AddUserRequest, RoleInfo, SetRoleRequest, UserInfo};
 use super::{ApiJson, rfc3339};
 use airlock_audit::EventCode;
 
-use crate::audit;
 use crate::auth::Caller;
 use crate::authz::authorize;
 use crate::error::{ApiError, ApiResult};
@@ -75,7 +74,7 @@ pub async fn add_user(
     caller: Caller,
     ApiJson(req): ApiJson<AddUserRequest>,
 ) -> ApiResult<(StatusCode, Json<UserInfo>)> {
-    authorize(&state, &caller, "admin.user.add").await?;
+    let allowed = authorize(&state, &caller, "admin.user.add").await?;
     let name = UserName::new(req.name)?;
     let roles = existing_roles(&state, &req.roles).await?;
     password::check_strength(&req.password).map_err(ApiError::BadRequest)?;
@@ -99,7 +98,8 @@ pub async fn add_user(
     state
         .audit
         .record(
-            audit::by(&caller, EventCode::UserAdded)
+            allowed
+                .event(&caller, EventCode::UserAdded)
                 .resource(format!("user:{name}"))
                 .detail("roles", roles_text),
         )
@@ -123,7 +123,7 @@ pub async fn remove_user(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    authorize(&state, &caller, "admin.user.remove").await?;
+    let allowed = authorize(&state, &caller, "admin.user.remove").await?;
     let name = UserName::new(name)?;
     if name == caller.user {
         return Err(ApiError::Conflict(
@@ -136,7 +136,11 @@ pub async fn remove_user(
     }
     state
         .audit
-        .record(audit::by(&caller, EventCode::UserRemoved).resource(format!("user:{name}")))
+        .record(
+            allowed
+                .event(&caller, EventCode::UserRemoved)
+                .resource(format!("user:{name}")),
+        )
         .await?;
     state.store(move |s| s.remove_user(&name)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -181,7 +185,7 @@ pub async fn set_role(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<SetRoleRequest>,
 ) -> ApiResult<Json<RoleInfo>> {
-    authorize(&state, &caller, "admin.role.set").await?;
+    let allowed = authorize(&state, &caller, "admin.role.set").await?;
     let name = RoleName::new(name)?;
     let lookup = name.clone();
     let current = state.store(move |s| s.role(&lookup)).await?;
@@ -208,7 +212,8 @@ pub async fn set_role(
             current.as_ref().map(|r| r.max_sandbox_ttl_secs),
         )?,
     };
-    let event = audit::by(&caller, EventCode::RoleSet)
+    let event = allowed
+        .event(&caller, EventCode::RoleSet)
         .resource(format!("role:{name}"))
         .detail("role", name.to_string());
     state.audit.record(event).await?;
