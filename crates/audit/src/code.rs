@@ -290,20 +290,20 @@ event_codes! {
     SandboxExec {
         id: "A4002", name: "sandbox.exec", action: Exact("sandbox.exec"), decision: Either,
         user: Always, workload: No, sandbox: Always, ocsf: PROCESS, activity: (1, "Launch"),
-        when: "A command was run in a sandbox (`airlock exec`).",
-        details: "argv, tty, exit_code",
+        when: "A command was started in a sandbox (`airlock exec`, or a service by `airlock svc start`); recorded before it runs.",
+        details: "argv, tty, as_root, service",
     }
     SandboxSsh {
         id: "A4003", name: "sandbox.ssh", action: Exact("sandbox.ssh"), decision: Either,
         user: Always, workload: No, sandbox: Always, ocsf: PROCESS, activity: (1, "Launch"),
-        when: "An interactive shell was opened in a sandbox.",
-        details: "recording, tty",
+        when: "An interactive shell was opened in a sandbox; its recording is closed by a `recording.finished` event.",
+        details: "argv, tty, as_root",
     }
     SandboxCopy {
         id: "A4004", name: "sandbox.cp", action: Exact("sandbox.cp"), decision: Either,
         user: Always, workload: No, sandbox: Always, ocsf: FILE_SYSTEM, activity: (99, "Other"),
         when: "Files were copied into or out of a sandbox (`airlock cp`).",
-        details: "direction, path, bytes",
+        details: "direction, path",
     }
     SandboxExpired {
         id: "A4005", name: "sandbox.expired", action: Exact("sandbox.expire"), decision: Allow,

@@ -209,3 +209,25 @@ fn a_second_writer_on_the_same_store_is_refused() {
     drop(log);
     drop(t.open());
 }
+
+#[test]
+fn the_default_log_signs_what_it_wrote_within_a_second() {
+    // The server opens the log with the defaults; the promise is a
+    // signed checkpoint at least every second while events flow.
+    let t = TestLog::new();
+    let log = t.open();
+    let start = std::time::Instant::now();
+    let mut i = 0;
+    while start.elapsed() < Duration::from_millis(2500) {
+        log.append_blocking(event(i)).unwrap();
+        i += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let signed = log.stats().checkpoints;
+    assert!(signed >= 2, "{signed} checkpoints in 2.5 s of writing");
+    // Idle: the tail is signed within the interval, by the timer alone.
+    std::thread::sleep(Duration::from_millis(1300));
+    let report = verify_store(&t.path, &verifier()).unwrap();
+    assert_eq!(report.latest_checkpoint, Some(i as u64), "{report}");
+    drop(log);
+}

@@ -262,3 +262,32 @@ fn ocsf_export_maps_classes_and_actors() {
     assert_eq!(refused["class_uid"], 6003);
     assert_eq!(refused["api"]["operation"], "admin.user.add");
 }
+
+#[test]
+fn ocsf_datastore_activity_names_the_human_and_the_workload() {
+    let t = TestLog::new();
+    let log = t.open();
+    let ev = airlock_audit::AuditEvent::new(airlock_audit::EventCode::DbConnect)
+        .user(user(1))
+        .workload(crate::util::workload(1))
+        .sandbox(sandbox(1))
+        .resource("db:orders")
+        .detail("database", "orders")
+        .detail("db_user", "app")
+        .deny("policy db-read-only forbids db.connect as app")
+        .at(T0);
+    log.append_blocking(ev).unwrap();
+    let mut out = Vec::new();
+    log.export_ocsf(&mut out, None).unwrap();
+    let e: Value = serde_json::from_slice(out.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(e["class_uid"], 6005, "{e:#}");
+    assert_eq!(e["category_uid"], 6);
+    assert_eq!(e["activity_id"], 3);
+    assert_eq!(e["type_uid"], 600503);
+    assert_eq!(e["status_id"], 2);
+    assert_eq!(e["actor"]["user"]["name"], "user1");
+    assert_eq!(
+        e["actor"]["app_uid"],
+        "spiffe://airlock.test/sandbox/sb-1/workload"
+    );
+}

@@ -242,3 +242,42 @@ fn reports_travel_as_json() {
     let back: VerifyReport = serde_json::from_str(&json).unwrap();
     assert_eq!(back, report);
 }
+
+#[test]
+fn an_inserted_copy_is_caught_at_its_index() {
+    // A second copy of event 20 put in after it, checksums recomputed.
+    let t = log50();
+    t.attacker().rewrite(|r| {
+        let copy = r[20].clone();
+        r.insert(21, copy);
+    });
+    assert_problem(&t, 21, Tampering::Reordered);
+}
+
+#[test]
+fn an_inserted_forgery_with_renumbered_rows_is_caught() {
+    // The careful attacker: a forged event at 21, every later row
+    // renumbered (its body's seq and id too), leaf hashes recomputed so each
+    // row is self-consistent. Only the signed checkpoints can tell.
+    let t = log50();
+    let a = t.attacker();
+    let mut forged = a.body(20);
+    let at = find(&forged, b"\"action\":\"") + 10;
+    forged[at] = if forged[at] == b'x' { b'y' } else { b'x' };
+    a.rewrite(|r| {
+        let mut row = r[20].clone();
+        row.leaf = leaf_hash(&forged);
+        row.body = forged;
+        r.insert(21, row);
+        for (seq, row) in r.iter_mut().enumerate().skip(21) {
+            let mut ev = airlock_audit::AuditEvent::decode(&row.body).unwrap();
+            ev.seq = seq as u64;
+            row.body = ev.canonical();
+            row.leaf = leaf_hash(&row.body);
+            row.seq = seq as u64;
+        }
+    });
+    // The checkpoint covering [20, 30) no longer matches.
+    let r = assert_problem(&t, 20, Tampering::Rewritten);
+    assert_eq!(r.problem.unwrap().end, Some(30));
+}

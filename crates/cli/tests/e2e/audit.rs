@@ -229,6 +229,50 @@ fn export_proof_and_tail() {
 
     let tail = admin.run(&["audit", "tail", "-n", "3"]);
     assert_eq!(tail.ok().lines().count(), 3);
+
+    // tail -f shows what happens after it started.
+    let mut follow = admin
+        .cmd(&["audit", "tail", "-f", "-n", "1", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the latest event first");
+    cluster.add_user(&admin, "zed", "developer", "zed-password");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let seen = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("tail -f shows the new event");
+        let e: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if e["resource"] == "user:zed" {
+            break e;
+        }
+    };
+    assert_eq!(seen["code"], "A2001");
+    follow.kill().ok();
+    follow.wait().ok();
+
+    // --until bounds a search from above.
+    let before_zed = events(&admin, &["--until", seen["time"].as_str().unwrap()]);
+    assert!(!before_zed.is_empty());
+    assert!(
+        before_zed
+            .iter()
+            .all(|e| e["resource"] != "user:zed" && e["seq"].as_u64() < seen["seq"].as_u64())
+    );
+    admin
+        .run(&["audit", "search", "--until", "soon"])
+        .fails(2, "--until");
 }
 
 #[test]
