@@ -248,6 +248,20 @@ fn policy_and_lock_changes_apply_to_the_next_request() {
         .fails(6, "could not set policy again");
     assert_eq!(w.curl("live", &[&echo]).status, 200);
 
+    // A set that does not validate against the schema (a misspelt action,
+    // the kind of error that would otherwise silently never match): refused
+    // with Cedar's diagnostics, nothing stored, the running set unchanged.
+    let before = w.env.admin.run(&["admin", "policy", "get"]).ok().to_owned();
+    let typo = "@id(\"typo\")\nforbid (principal, action == Airlock::Action::\"http.reqest\", resource);\n";
+    let refused = w.set_policies(&[("outbound.cedar", OUTBOUND), ("typo.cedar", typo)]);
+    assert_ne!(refused.code, 0, "{refused:#?}");
+    assert!(
+        refused.stderr.contains("http.reqest") && refused.stderr.lines().count() >= 1,
+        "{refused:#?}"
+    );
+    assert_eq!(w.env.admin.run(&["admin", "policy", "get"]).ok(), before);
+    assert_eq!(w.curl("live", &[&echo]).status, 200);
+
     // A lock on the user: their running sandbox is refused at once (exec'd
     // by the admin, since the user's own commands are refused too).
     let a = &w.env.admin;

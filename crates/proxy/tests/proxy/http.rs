@@ -350,3 +350,39 @@ async fn keep_alive_requests_are_each_decided_and_audited() {
     assert_eq!(w.events(3).await.len(), 3);
     assert_eq!(w.decider.calls.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_whose_certificate_does_not_verify_gets_nothing() {
+    // The same echo server, registered as a service whose trusted CA is
+    // another one (as if someone intercepted the proxy's way out): the
+    // proxy refuses to talk to it, so the credential is never sent.
+    let w = World::start().await;
+    let mut impostor = w.api_service("impostor");
+    impostor.upstream_ca_pem = Some(crate::util::upstream::TestCa::new().cert_pem());
+    w.catalog.add_service("impostor.test", 443, impostor);
+    w.decider.permit(
+        "allow-impostor",
+        |r| matches!(r, ProxyRequest::Http { service: Some(s), .. } if s == "impostor"),
+    );
+    let out = w
+        .curl(&["-w", "\n%{http_code}", "https://impostor.test/x"])
+        .await;
+    let (body, status) = out.stdout.rsplit_once('\n').unwrap();
+    assert_eq!(status, "502", "{out:#?}");
+    assert!(
+        body.starts_with("airlock: upstream of https://impostor.test/x failed")
+            && body.to_ascii_lowercase().contains("certificate"),
+        "{body}"
+    );
+    assert_eq!(body.trim_end().lines().count(), 1, "{body}");
+    let ev = w.last_event(1).await;
+    assert_eq!(ev.status, 502);
+    assert!(
+        ev.error
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase()
+            .contains("certificate"),
+        "{ev:?}"
+    );
+}
