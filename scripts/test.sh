@@ -14,9 +14,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== build" >&2
 # The static in-sandbox init, and the example binaries the end-to-end tests
-# run inside sandboxes (a SPIFFE client).
+# run inside sandboxes (SPIFFE clients).
 scripts/build-init.sh >/dev/null
-cargo build --locked -p airlock --bins --examples
+cargo build --locked -p airlock -p airlock-sandbox --bins --examples
 
 echo "== tests" >&2
 cargo test --workspace --locked --no-fail-fast

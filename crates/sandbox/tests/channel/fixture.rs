@@ -335,3 +335,20 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The `workload_client` example (an unmodified SPIFFE client), which
+/// `cargo test` builds next to this test binary.
+pub fn workload_client_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .join("examples/workload_client");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build --examples -p airlock-sandbox`",
+        bin.display()
+    );
+    bin
+}

@@ -7,7 +7,7 @@ use airlock_sandbox::channel::User;
 use spiffe::{TrustDomain, WorkloadApiClient};
 use tokio_stream::StreamExt;
 
-use crate::fixture::{Sandbox, TestIssuer, text};
+use crate::fixture::{Sandbox, TestIssuer, text, workload_client_bin};
 
 async fn client(sb: &Sandbox) -> WorkloadApiClient {
     let endpoint = format!("unix://{}", sb.p("spiffe/workload.sock"));
@@ -97,30 +97,13 @@ async fn processes_find_the_workload_api_through_the_environment() {
     );
 }
 
-/// Run by the test below, inside the sandbox, as the agent: an unmodified
-/// SPIFFE client that finds the API through `SPIFFE_ENDPOINT_SOCKET`.
-#[tokio::test]
-#[ignore = "runs inside the sandbox, started by a_spiffe_client_inside_gets_its_identity"]
-async fn inner_spiffe_client() {
-    let client = WorkloadApiClient::connect_env().await.unwrap();
-    let svid = client.fetch_x509_svid().await.unwrap();
-    let jwt = client.fetch_jwt_svid(["inner"], None).await.unwrap();
-    // Printed for the outer test to read.
-    let line = format!("SVID {} JWT {}\n", svid.spiffe_id(), jwt.spiffe_id());
-    std::io::Write::write_all(&mut std::io::stdout(), line.as_bytes()).unwrap();
-}
-
 #[tokio::test]
 async fn a_spiffe_client_inside_gets_its_identity() {
     let sb = Sandbox::start().await;
     std::fs::create_dir(sb.path("bin")).unwrap();
     let client = sb.path("bin/client");
-    std::fs::copy(std::env::current_exe().unwrap(), &client).unwrap();
-    let cmd = format!(
-        "{} --ignored --exact identity::inner_spiffe_client --nocapture --test-threads=1",
-        client.display()
-    );
-    let out = sb.sh(User::Agent, &cmd).await;
+    std::fs::copy(workload_client_bin(), &client).unwrap();
+    let out = sb.sh(User::Agent, &client.display().to_string()).await;
     let id = sb.issuer.workload_id();
     assert!(
         text(&out.stdout).contains(&format!("SVID {id} JWT {id}")),

@@ -12,7 +12,7 @@ use airlock_sandbox::channel::{
 };
 use airlock_sandbox::{Node, NodeConfig, SandboxHandle, SandboxSpec};
 
-use crate::fixture::{TestIssuer, init_bin, text};
+use crate::fixture::{TestIssuer, init_bin, text, workload_client_bin};
 
 struct Real {
     node: Node,
@@ -25,7 +25,7 @@ struct Real {
 
 impl Real {
     /// A node in throwaway directories and one sandbox with the real init.
-    async fn start(class: IsolationClass) -> Option<Self> {
+    async fn start(class: IsolationClass) -> Self {
         let state = tempfile::tempdir().unwrap();
         let run_dir = PathBuf::from(format!(
             "/run/airlock-chtest/{}-{class}",
@@ -44,8 +44,9 @@ impl Real {
             .into_iter()
             .find(|s| s.class == class && !s.usable)
         {
-            eprintln!("skipping: {class} is not usable here: {status:?}");
-            return None;
+            panic!(
+                "{class} is not usable here ({status:?}); scripts/setup.sh --test installs runc and runsc"
+            );
         }
         let id = SandboxId::new(format!("sb-ch{}", class.as_str())).unwrap();
         let handle = node
@@ -74,7 +75,7 @@ impl Real {
             real.stop().await;
             panic!("init did not connect from the {class} sandbox; init.log:\n{log}");
         }
-        Some(real)
+        real
     }
 
     async fn sh(&self, user: User, script: &str) -> (String, String, ExitStatus) {
@@ -111,10 +112,7 @@ impl Real {
 
 /// Runs the checks in a task so the sandbox is destroyed even when one fails.
 async fn checks_inside(class: IsolationClass) {
-    let Some(sb) = Real::start(class).await else {
-        return;
-    };
-    let sb = Arc::new(sb);
+    let sb = Arc::new(Real::start(class).await);
     let result = tokio::spawn(run_checks(sb.clone())).await;
     let sb = Arc::into_inner(sb).expect("checks hold no reference when done");
     sb.stop().await;
@@ -192,12 +190,7 @@ async fn run_checks(sb: Arc<Real>) {
         .await
         .unwrap();
     assert!(back == exe, "copy round trip differs");
-    let (out, err, status) = sb
-        .sh(
-            User::Agent,
-            "/workspace/client --ignored --exact identity::inner_spiffe_client --nocapture --test-threads=1",
-        )
-        .await;
+    let (out, err, status) = sb.sh(User::Agent, "/workspace/client").await;
     let id = format!("spiffe://airlock.test/sandbox/{}/workload", sb.handle.id);
     assert!(
         out.contains(&format!("SVID {id} JWT {id}")),
@@ -242,10 +235,10 @@ async fn inside_a_real_gvisor_sandbox() {
     checks_inside(IsolationClass::Gvisor).await;
 }
 
-/// This test binary without its debug info (a tenth of the size: copies into
-/// gVisor go through its gofer and are slow), or as is without objcopy.
+/// The SPIFFE client example without its debug info (copies into gVisor go
+/// through its gofer and are slow), or as is without objcopy.
 fn client_binary() -> Vec<u8> {
-    let exe = std::env::current_exe().unwrap();
+    let exe = workload_client_bin();
     let stripped = std::env::temp_dir().join(format!("airlock-client-{}", std::process::id()));
     let ok = std::process::Command::new("objcopy")
         .arg("--strip-debug")

@@ -174,39 +174,3 @@ s.sendall(b'hello'); print('sent')\"";
         t.destroy_clean(&h.id).await;
     }
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "manual: keeps a runc sandbox for 90 s to experiment on its bundle"]
-async fn keep_one() {
-    let t = TestNode::new().await;
-    let h = t
-        .start(IsolationClass::Runc, "sleep 300", Limits::default())
-        .await;
-    eprintln!("BUNDLE {}", h.paths.bundle().display());
-    tokio::time::sleep(std::time::Duration::from_secs(90)).await;
-    t.destroy_clean(&h.id).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "manual: AIRLOCK_PROBE_BACKEND=gvisor AIRLOCK_PROBE_SCRIPT='...' prints what a script does"]
-async fn probe() {
-    let t = TestNode::new().await;
-    let class = match std::env::var("AIRLOCK_PROBE_BACKEND").as_deref() {
-        Ok("gvisor") => IsolationClass::Gvisor,
-        _ => IsolationClass::Runc,
-    };
-    let script = std::env::var("AIRLOCK_PROBE_SCRIPT").unwrap_or_else(|_| "id".into());
-    let h = t.start(class, &script, Limits::default()).await;
-    for _ in 0..50 {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let out = std::fs::read_to_string(h.paths.init_log()).unwrap_or_default();
-        if out.contains("__EXIT__") {
-            break;
-        }
-    }
-    eprintln!(
-        "OUTPUT:\n{}",
-        std::fs::read_to_string(h.paths.init_log()).unwrap_or_default()
-    );
-    t.destroy_clean(&h.id).await;
-}
