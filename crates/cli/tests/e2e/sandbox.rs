@@ -92,6 +92,61 @@ pub fn host_leftovers(id: &str) -> Vec<String> {
     found
 }
 
+/// Everything a cluster's node holds on the host: its sandboxes' run
+/// directories and runtime state, cgroups, and mounts. Compared before and
+/// after a refused request, it shows the refusal left nothing behind.
+pub fn node_objects(cluster: &Cluster) -> std::collections::BTreeSet<String> {
+    let tag = &cluster.fingerprint[..8];
+    let run = std::path::PathBuf::from("/run/airlock").join(tag);
+    let cgroup = std::path::PathBuf::from("/sys/fs/cgroup/airlock").join(tag);
+    let mut found = std::collections::BTreeSet::new();
+    // Per sandbox: run/{sb,runc,runsc}/<id> and cgroup/<id>; the node's own
+    // directories (made on first use) are not a sandbox's leftovers.
+    for (root, depth) in [(&run, "2"), (&cgroup, "1")] {
+        let out = Command::new("find")
+            .arg(root)
+            .args(["-mindepth", depth, "-maxdepth", depth])
+            .output()
+            .expect("find");
+        found.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let run = run.to_string_lossy().into_owned();
+    found.extend(
+        mounts
+            .lines()
+            .filter(|l| l.contains(&run))
+            .map(|l| format!("mount: {l}")),
+    );
+    found
+}
+
+/// When the store says `id` expires, to the millisecond (the API shows
+/// seconds).
+pub fn expires_ms(cluster: &Cluster, id: &str) -> i64 {
+    let db = cluster.data.join("state.db");
+    let query = format!("SELECT expires_ms FROM sandboxes WHERE id = '{id}'");
+    let out = Command::new("sqlite3")
+        .args(["-readonly", db.to_str().unwrap(), &query])
+        .output()
+        .expect("sqlite3");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
 fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while start.elapsed() < limit {
@@ -142,6 +197,31 @@ fn lifecycle_exec_and_removal_leave_nothing_behind() {
 
         env.dev.run(&["sandbox", "rm", &name]).ok();
         assert_eq!(host_leftovers(&id), Vec::<String>::new(), "{backend}");
+
+        // Each step is on the record with the sandbox's isolation class.
+        let evs: serde_json::Value = serde_json::from_str(
+            env.admin
+                .run(&["audit", "search", "--sandbox", &id, "--json"])
+                .ok(),
+        )
+        .unwrap();
+        for action in ["sandbox.create", "sandbox.exec", "sandbox.remove"] {
+            let e = evs
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["action"] == action)
+                .unwrap_or_else(|| panic!("no {action} in {evs:#}"));
+            assert_eq!(
+                (&e["user"], &e["isolation"], &e["decision"]),
+                (
+                    &serde_json::json!("dev"),
+                    &serde_json::json!(backend),
+                    &serde_json::json!("allow")
+                ),
+                "{e:#}"
+            );
+        }
         env.exec(&name, &["true"]).fails(5, "was removed");
         env.dev
             .run(&["sandbox", "rm", &name])
@@ -201,6 +281,20 @@ fn cp_copies_files_and_trees_both_ways_and_refuses_dotdot() {
         env.dev
             .run(&["cp", "/nonexistent/x", &dst])
             .fails(1, "cannot read");
+        let cps: serde_json::Value = serde_json::from_str(
+            env.admin
+                .run(&["audit", "search", "--action", "sandbox.cp", "--json"])
+                .ok(),
+        )
+        .unwrap();
+        let mine: Vec<_> = cps
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["isolation"] == backend)
+            .map(|e| e["details"]["direction"].as_str().unwrap())
+            .collect();
+        assert!(mine.contains(&"in") && mine.contains(&"out"), "{cps:#}");
         env.dev.run(&["sandbox", "rm", &name]).ok();
     }
 }
@@ -252,28 +346,125 @@ fn services_outlive_the_session_and_log_to_disk() {
 #[test]
 fn a_sandbox_is_destroyed_within_a_second_of_its_ttl() {
     let env = Env::new();
-    let sb = env.create("brief", "runc", &["--ttl", "2s"]);
-    let id = sb["id"].as_str().unwrap().to_owned();
-    let expires = time::OffsetDateTime::parse(
-        sb["expires"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
-    wait_until(Duration::from_secs(6), || host_leftovers(&id).is_empty());
-    let late = time::OffsetDateTime::now_utc() - expires;
-    // `expires` is shown to the second; allow that rounding plus one second.
-    assert!(
-        late < time::Duration::seconds(2),
-        "destroyed {late} after expiry"
-    );
-    env.exec("brief", &["true"]).fails(5, "expired");
+    let ids: Vec<(String, &str)> = BACKENDS
+        .iter()
+        .map(|b| {
+            let sb = env.create(&format!("brief-{b}"), b, &["--ttl", "3s"]);
+            (sb["id"].as_str().unwrap().to_owned(), *b)
+        })
+        .collect();
+    for (id, backend) in &ids {
+        let expires = expires_ms(&env.cluster, id);
+        wait_until(Duration::from_secs(8), || host_leftovers(id).is_empty());
+        let late = now_ms() - expires;
+        assert!(
+            late < 1000,
+            "{backend}: destroyed {late} ms after its expiry"
+        );
+        env.exec(&format!("brief-{backend}"), &["true"])
+            .fails(5, "expired");
+    }
     let events = env
         .admin
         .run(&["audit", "search", "--action", "sandbox.expire", "--json"]);
     let events: serde_json::Value = serde_json::from_str(events.ok()).unwrap();
-    assert_eq!(events[0]["sandbox"], id.as_str());
-    assert_eq!(events[0]["user"], "dev");
-    assert_eq!(events[0]["isolation"], "runc");
+    for (id, backend) in &ids {
+        let e = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["sandbox"] == id.as_str())
+            .unwrap_or_else(|| panic!("no expiry of {id}: {events:#}"));
+        assert_eq!(e["user"], "dev");
+        assert_eq!(e["isolation"], *backend);
+    }
+}
+
+#[test]
+fn the_default_ttl_is_eight_hours_cut_to_the_role_maximum() {
+    let env = Env::new();
+    let left = |sb: &serde_json::Value| {
+        let ms = expires_ms(&env.cluster, sb["id"].as_str().unwrap());
+        Duration::from_millis(u64::try_from(ms - now_ms()).unwrap())
+    };
+    let sb = env.create("default-ttl", "runc", &[]);
+    let l = left(&sb);
+    assert!(
+        l <= Duration::from_secs(8 * 3600) && l > Duration::from_secs(8 * 3600 - 60),
+        "{l:?}"
+    );
+
+    // A role with a shorter maximum: the default is cut to it, and more is
+    // refused.
+    let a = &env.admin;
+    a.run(&["admin", "role", "set", "intern", "--max-sandbox-ttl", "1h"])
+        .ok();
+    env.cluster
+        .add_user(a, "ivy", "developer,intern", "ivy-password");
+    let ivy = env.cluster.client("ivy");
+    ivy.login("ivy", "ivy-password").ok();
+    let out = ivy.run(&[
+        "sandbox",
+        "create",
+        "--name",
+        "short",
+        "--backend",
+        "runc",
+        "--json",
+    ]);
+    let sb: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+    let l = left(&sb);
+    assert!(
+        l <= Duration::from_secs(3600) && l > Duration::from_secs(3540),
+        "{l:?}"
+    );
+    ivy.run(&["sandbox", "create", "--ttl", "2h", "--detach"])
+        .fails(2, "at most 1h");
+}
+
+#[test]
+fn doctor_lists_the_backends_auto_picks_the_strongest_and_create_opens_a_shell() {
+    let env = Env::new();
+    let list: serde_json::Value =
+        serde_json::from_str(env.dev.run(&["doctor", "--json"]).ok()).unwrap();
+    let find = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not in {list:#}"))
+            .clone()
+    };
+    // KVM is unusable on these machines: the microVM backend says why.
+    let vm = find("microvm");
+    assert_eq!(vm["usable"], false);
+    assert!(!vm["detail"].as_str().unwrap().is_empty(), "{vm}");
+    for usable in ["gvisor", "runc"] {
+        assert_eq!(find(usable)["usable"], true, "{list:#}");
+    }
+    let human = env.dev.run(&["doctor"]);
+    assert!(
+        human.ok().contains("--backend auto picks gvisor"),
+        "{human:#?}"
+    );
+    let sb = env.create("picked", "auto", &[]);
+    assert_eq!(sb["backend"], "gvisor");
+
+    // Without --detach, on a terminal, create lands in a shell inside.
+    let cmd = format!(
+        "{} sandbox create --name interactive --backend runc",
+        airlock_bin()
+    );
+    let mut c = Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"])
+        .env("AIRLOCK_HOME", &env.dev.home)
+        .env("TERM", "xterm");
+    let out = run(c, "echo inside-$((6*7)) as $(id -un)\nexit\n");
+    assert!(
+        out.stdout.contains("Created sandbox interactive"),
+        "{out:#?}"
+    );
+    assert!(out.stdout.contains("inside-42 as agent"), "{out:#?}");
 }
 
 #[test]
@@ -352,29 +543,67 @@ fn only_the_owner_or_an_admin_sees_and_uses_a_sandbox() {
 fn bad_sandbox_requests_get_clear_errors_and_leave_nothing() {
     let env = Env::new();
     let d = &env.dev;
-    d.run(&["sandbox", "create", "--backend", "chroot", "--detach"])
-        .fails(2, "chroot");
-    d.run(&["sandbox", "create", "--backend", "microvm", "--detach"])
-        .fails(2, "microvm");
-    d.run(&["sandbox", "create", "--image", "nope", "--detach"])
-        .fails(2, "nope");
-    d.run(&["sandbox", "create", "--ttl", "9h", "--detach"])
-        .fails(2, "at most 8h");
-    d.run(&["sandbox", "create", "--ttl", "soon", "--detach"])
-        .fails(2, "invalid duration");
-    d.run(&["sandbox", "create", "--memory", "lots", "--detach"])
-        .fails(2, "lots");
-    d.run(&["sandbox", "create", "--disk", "1.5Q", "--detach"])
-        .fails(2, "1.5Q");
-    d.run(&["sandbox", "create", "--cpus", "-1", "--detach"])
-        .fails(2, "-1");
-    d.run(&["sandbox", "create", "--name", "Bad_Name", "--detach"])
-        .fails(2, "invalid sandbox name");
+    // Each refusal leaves the host as it found it: no run directory,
+    // runtime state, cgroup or mount of this node appears.
+    let mut before = node_objects(&env.cluster);
+    let mut refused = |args: &[&str], code: i32, says: &str| {
+        d.run(args).fails(code, says);
+        assert_eq!(node_objects(&env.cluster), before, "after {args:?}");
+    };
+    refused(
+        &["sandbox", "create", "--backend", "chroot", "--detach"],
+        2,
+        "chroot",
+    );
+    refused(
+        &["sandbox", "create", "--backend", "microvm", "--detach"],
+        2,
+        "microvm",
+    );
+    refused(
+        &["sandbox", "create", "--image", "nope", "--detach"],
+        2,
+        "nope",
+    );
+    refused(
+        &["sandbox", "create", "--ttl", "9h", "--detach"],
+        2,
+        "at most 8h",
+    );
+    refused(
+        &["sandbox", "create", "--ttl", "soon", "--detach"],
+        2,
+        "invalid duration",
+    );
+    refused(
+        &["sandbox", "create", "--memory", "lots", "--detach"],
+        2,
+        "lots",
+    );
+    refused(
+        &["sandbox", "create", "--disk", "1.5Q", "--detach"],
+        2,
+        "1.5Q",
+    );
+    refused(&["sandbox", "create", "--cpus", "-1", "--detach"], 2, "-1");
+    refused(
+        &["sandbox", "create", "--name", "Bad_Name", "--detach"],
+        2,
+        "invalid sandbox name",
+    );
     env.create("twin", "runc", &[]);
-    d.run(&["sandbox", "create", "--name", "twin", "--detach"])
-        .fails(6, "already have a sandbox named twin");
-    d.run(&["exec", "ghost", "--", "true"])
-        .fails(5, "no sandbox \"ghost\"");
+    before = node_objects(&env.cluster);
+    assert!(!before.is_empty(), "twin's objects are seen");
+    let mut refused = |args: &[&str], code: i32, says: &str| {
+        d.run(args).fails(code, says);
+        assert_eq!(node_objects(&env.cluster), before, "after {args:?}");
+    };
+    refused(
+        &["sandbox", "create", "--name", "twin", "--detach"],
+        6,
+        "already have a sandbox named twin",
+    );
+    refused(&["exec", "ghost", "--", "true"], 5, "no sandbox \"ghost\"");
     let ls: serde_json::Value =
         serde_json::from_str(d.run(&["sandbox", "ls", "--json"]).ok()).unwrap();
     assert_eq!(ls.as_array().unwrap().len(), 1, "only twin exists: {ls}");

@@ -189,11 +189,12 @@ async fn plan(state: &SharedState, caller: &Caller, req: &CreateSandboxRequest) 
         Some(n) => SandboxName::new(n.clone())?,
         None => SandboxName::new(id.as_str().trim_start_matches("sb-").to_owned())?,
     };
+    let max = max_ttl(state, caller).await?;
+    // Without --ttl: the default, cut to what the caller's roles allow.
     let ttl = match req.ttl.as_deref() {
         Some(t) => parse_duration(t).map_err(bad)?,
-        None => DEFAULT_TTL,
+        None => DEFAULT_TTL.min(max),
     };
-    let max = max_ttl(state, caller).await?;
     if ttl > max {
         return Err(ApiError::BadRequest(format!(
             "--ttl {} is longer than your roles allow: at most {}",
