@@ -546,7 +546,7 @@ fn bad_sandbox_requests_get_clear_errors_and_leave_nothing() {
     // Each refusal leaves the host as it found it: no run directory,
     // runtime state, cgroup or mount of this node appears.
     let mut before = node_objects(&env.cluster);
-    let mut refused = |args: &[&str], code: i32, says: &str| {
+    let refused = |args: &[&str], code: i32, says: &str| {
         d.run(args).fails(code, says);
         assert_eq!(node_objects(&env.cluster), before, "after {args:?}");
     };
@@ -594,7 +594,7 @@ fn bad_sandbox_requests_get_clear_errors_and_leave_nothing() {
     env.create("twin", "runc", &[]);
     before = node_objects(&env.cluster);
     assert!(!before.is_empty(), "twin's objects are seen");
-    let mut refused = |args: &[&str], code: i32, says: &str| {
+    let refused = |args: &[&str], code: i32, says: &str| {
         d.run(args).fails(code, says);
         assert_eq!(node_objects(&env.cluster), before, "after {args:?}");
     };
