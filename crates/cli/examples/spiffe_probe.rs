@@ -32,6 +32,8 @@ async fn main() {
         "spiffe_id": svid.spiffe_id().to_string(),
         "leaf_der_hex": hex::encode(svid.leaf().as_bytes()),
         "key_pkcs8_len": svid.private_key().as_bytes().len(),
+        // For the host-side scan that the key is nowhere on the host's disk.
+        "key_pkcs8_hex": hex::encode(svid.private_key().as_bytes()),
         "bundle_domains": bundles.iter().count(),
         "jwt": jwt.token(),
         "jwt_spiffe_id": jwt.spiffe_id().to_string(),

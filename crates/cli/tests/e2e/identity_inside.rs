@@ -74,9 +74,28 @@ fn a_spiffe_client_inside_gets_the_workload_svid_naming_its_user() {
             "{claims}"
         );
 
-        // The private key never touched the host's disk outside the sandbox.
-        let key_hex = &v["leaf_der_hex"];
-        assert!(key_hex.is_string());
+        // The private key never touched the host's disk outside the
+        // sandbox: not the data directory, the clients' homes, or the node's
+        // run directory (the sandbox's own layers are other filesystems and
+        // are not searched).
+        let key = hex::decode(v["key_pkcs8_hex"].as_str().unwrap()).unwrap();
+        let needles = key_encodings(&key);
+        let run = std::path::PathBuf::from("/run/airlock").join(&env.cluster.fingerprint[..8]);
+        for root in [env.cluster.tmp.path(), run.as_path()] {
+            let found = files_containing(root, &needles);
+            assert!(
+                found.is_empty(),
+                "{backend}: the workload key is in {found:?}"
+            );
+        }
+        // The scan itself finds a key where there is one.
+        let planted = env.cluster.tmp.path().join("planted.pem");
+        std::fs::write(&planted, &needles[2]).unwrap();
+        assert_eq!(
+            files_containing(env.cluster.tmp.path(), &needles),
+            [planted.clone()]
+        );
+        std::fs::remove_file(planted).unwrap();
         env.dev.run(&["sandbox", "rm", &name]).ok();
     }
     // Issuance is on the record, with the workload and its human.
@@ -98,6 +117,47 @@ fn a_spiffe_client_inside_gets_the_workload_svid_naming_its_user() {
             .any(|e| e["details"]["kind"] == "workload-svid"
                 && e["workload"].as_str().unwrap_or("").ends_with("/workload"))
     );
+}
+
+/// A PKCS#8 key as it could sit in a file: raw DER, hex, and the first
+/// line of its PEM form.
+fn key_encodings(der: &[u8]) -> Vec<Vec<u8>> {
+    let pem = airlock_ca::pem::encode("PRIVATE KEY", der);
+    let first_line = pem.lines().nth(1).expect("PEM body").as_bytes().to_vec();
+    vec![der.to_vec(), hex::encode(der).into_bytes(), first_line]
+}
+
+/// Regular files under `root` holding any of `needles`, without crossing
+/// into other filesystems.
+fn files_containing(root: &std::path::Path, needles: &[Vec<u8>]) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(top) = std::fs::symlink_metadata(root) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.dev() != top.dev() {
+                continue;
+            }
+            if meta.is_dir() {
+                dirs.push(path);
+            } else if meta.is_file()
+                && let Ok(bytes) = std::fs::read(&path)
+                && needles
+                    .iter()
+                    .any(|n| memchr::memmem::find(&bytes, n).is_some())
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
 
 /// Runs `airlock ssh` under a real pseudo-terminal (util-linux `script`),
