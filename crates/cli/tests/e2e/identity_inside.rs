@@ -91,11 +91,9 @@ fn a_spiffe_client_inside_gets_the_workload_svid_naming_its_user() {
         // The scan itself finds a key where there is one.
         let planted = env.cluster.tmp.path().join("planted.pem");
         std::fs::write(&planted, &needles[2]).unwrap();
-        assert_eq!(
-            files_containing(env.cluster.tmp.path(), &needles),
-            [planted.clone()]
-        );
-        std::fs::remove_file(planted).unwrap();
+        let found = files_containing(env.cluster.tmp.path(), &needles);
+        std::fs::remove_file(&planted).unwrap();
+        assert_eq!(found, [planted]);
         env.dev.run(&["sandbox", "rm", &name]).ok();
     }
     // Issuance is on the record, with the workload and its human.
