@@ -1,8 +1,11 @@
-//! Added latency and throughput of the proxy, measured with `wrk` in one run
-//! against direct access and against squid as the peer forward proxy.
+//! Added latency and throughput of the access proxy as the control plane
+//! runs it (the real `PolicyDecider`: lock check, sandbox and user looked up
+//! in the SQLite store, Cedar decision; a durable audit event per request),
+//! measured with `wrk` in one run against direct access and against squid as
+//! the peer forward proxy.
 //!
 //! ```text
-//! cargo bench -p airlock-proxy --bench proxy
+//! cargo bench -p airlock-control --bench proxy
 //! ```
 //!
 //! Knobs: `PROXY_BENCH_SECS` (per wrk run, default 10), `PROXY_BENCH_CONNS`
@@ -18,11 +21,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_audit::{AuditLog, NoteSigner};
-use airlock_core::{Decision, IsolationClass, SandboxId, SpiffeId, TrustDomain, UserName};
-use airlock_proxy::{
-    AuditLogSink, AuditSink, Caller, Catalog, Decider, HttpService, InferenceEndpoint, ProxyCa,
-    ProxyConfig, ProxyEvent, ProxyRequest, ProxyServer, RecordFuture, SandboxProxy, Upstream,
+use airlock_control::egress::decider::PolicyDecider;
+use airlock_control::locks::LockCache;
+use airlock_control::policy::PolicyState;
+use airlock_core::{
+    IsolationClass, RoleName, SandboxId, SandboxName, SpiffeId, TrustDomain, UserName,
 };
+use airlock_proxy::{
+    AuditLogSink, AuditSink, Caller, Catalog, HttpService, InferenceEndpoint, ProxyCa, ProxyConfig,
+    ProxyEvent, ProxyServer, RecordFuture, SandboxProxy, Upstream,
+};
+use airlock_store::Store;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -30,21 +39,103 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-/// Allows the one benchmark service, as a Cedar permit would.
-struct AllowBench;
+/// The one policy beyond the starter set: the benchmark user's role may GET
+/// the benchmark service.
+const BENCH_POLICY: &str = r#"@id("bench-get")
+permit (
+  principal in Airlock::Role::"developer",
+  action == Airlock::Action::"http.request",
+  resource == Airlock::HttpService::"bench"
+) when { context.method == "GET" };
+"#;
 
-impl Decider for AllowBench {
-    fn decide(&self, _caller: &Caller, req: &ProxyRequest) -> Decision {
-        match req {
-            ProxyRequest::Http {
-                service: Some(s),
-                method,
-                ..
-            } if s == "bench" && method == "GET" => {
-                Decision::allow("bench", vec!["allow-bench-get".into()])
-            }
-            _ => Decision::deny("no policy permits this", vec![]),
-        }
+/// A store holding the benchmark's user, its live sandbox and the policy
+/// set; the decider the control plane builds on it.
+fn decider(dir: &std::path::Path) -> Arc<PolicyDecider> {
+    let store = airlock_store::SqliteStore::create(&dir.join("state.db")).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    store
+        .add_user(&airlock_store::UserRecord {
+            name: UserName::new("bench").unwrap(),
+            roles: vec![RoleName::new("developer").unwrap()],
+            traits: Default::default(),
+            password_hash: String::new(),
+            created: now,
+        })
+        .unwrap();
+    store
+        .add_sandbox(&airlock_store::SandboxRecord {
+            id: SandboxId::new("sb-bench").unwrap(),
+            name: SandboxName::new("bench".to_owned()).unwrap(),
+            owner: UserName::new("bench").unwrap(),
+            backend: IsolationClass::Runc,
+            image: "default".into(),
+            profile: None,
+            limits: airlock_store::SandboxLimits {
+                cpus: 1.0,
+                memory: 1 << 30,
+                disk: 1 << 30,
+                pids: 512,
+            },
+            state: airlock_store::SandboxState::Running,
+            created: now,
+            expires: now + time::Duration::hours(8),
+            ended: None,
+        })
+        .unwrap();
+    let file = |name: &str, text: &str| airlock_store::PolicyFile {
+        name: name.into(),
+        kind: "policy".into(),
+        text: text.into(),
+    };
+    store
+        .replace_policy_files(&[
+            file("starter.cedar", airlock_policy::STARTER_POLICIES),
+            file("bench.cedar", BENCH_POLICY),
+        ])
+        .unwrap();
+    let policy = Arc::new(PolicyState::load(&store).unwrap());
+    let locks = LockCache::default();
+    locks.refresh(&store).unwrap();
+    Arc::new(PolicyDecider {
+        store: Arc::new(store),
+        locks,
+        policy,
+    })
+}
+
+/// What one decision costs on its own (lock check, two store lookups,
+/// Cedar), single-threaded.
+fn decide_cost(decider: &PolicyDecider) {
+    use airlock_proxy::{Decider, ProxyRequest};
+    let caller = bench_caller();
+    let req = ProxyRequest::Http {
+        service: Some("bench".into()),
+        method: "GET".into(),
+        host: "127.0.0.1".into(),
+        port: 80,
+        path: "/hello".into(),
+    };
+    assert!(decider.decide(&caller, &req).is_allowed());
+    let n = 20_000;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(decider.decide(&caller, &req));
+    }
+    let per = start.elapsed() / n;
+    println!("decision (lock check, sandbox and user lookups, Cedar): {per:?} each\n");
+}
+
+/// The benchmark sandbox's caller, as the proxy identifies it.
+fn bench_caller() -> Caller {
+    let td = TrustDomain::new("bench.airlock").unwrap();
+    let sandbox = SandboxId::new("sb-bench").unwrap();
+    Caller {
+        workload: SpiffeId::workload(&td, &sandbox),
+        sandbox,
+        user: UserName::new("bench").unwrap(),
+        isolation: IsolationClass::Runc,
+        profile: None,
     }
 }
 
@@ -88,11 +179,27 @@ fn main() {
     let dir =
         tempfile::tempdir_in(std::env::var("PROXY_BENCH_DIR").unwrap_or_else(|_| "/tmp".into()))
             .unwrap();
+    let decider = decider(dir.path());
+    decide_cost(&decider);
     let upstream = rt.block_on(serve_upstream());
     let url = format!("http://127.0.0.1:{upstream}/hello");
-    let (durable_port, _a) = rt.block_on(start_proxy(upstream, durable_sink(dir.path())));
-    let (null_port, _b) = rt.block_on(start_proxy(upstream, Arc::new(NullSink)));
+    let (durable_port, _a) = rt.block_on(start_proxy(
+        upstream,
+        decider.clone(),
+        durable_sink(dir.path()),
+    ));
+    let (null_port, _b) = rt.block_on(start_proxy(upstream, decider.clone(), Arc::new(NullSink)));
     let mut squid = Squid::start(dir.path());
+    // Policy must allow the benchmark request, or wrk would time 403s.
+    for port in [durable_port, null_port, squid.port] {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-x"])
+            .arg(format!("http://127.0.0.1:{port}"))
+            .arg(&url)
+            .output()
+            .expect("curl");
+        assert_eq!(out.stdout, b"200", "through port {port}");
+    }
 
     println!(
         "| path | p50 latency, 1 connection | p99 | added p50 vs direct | req/s, {conns} connections |"
@@ -155,7 +262,11 @@ async fn serve_upstream() -> u16 {
     port
 }
 
-async fn start_proxy(upstream: u16, sink: Arc<dyn AuditSink>) -> (u16, SandboxProxy) {
+async fn start_proxy(
+    upstream: u16,
+    decider: Arc<PolicyDecider>,
+    sink: Arc<dyn AuditSink>,
+) -> (u16, SandboxProxy) {
     let service = HttpService {
         name: "bench".into(),
         upstream: Upstream::parse(&format!("http://127.0.0.1:{upstream}")).unwrap(),
@@ -165,25 +276,10 @@ async fn start_proxy(upstream: u16, sink: Arc<dyn AuditSink>) -> (u16, SandboxPr
     let td = TrustDomain::new("bench.airlock").unwrap();
     let ca = ProxyCa::generate("bench", td.clone(), Duration::from_secs(3600)).unwrap();
     let catalog = Arc::new(BenchCatalog(Arc::new(service), upstream));
-    let server = ProxyServer::new(
-        ProxyConfig::default(),
-        ca,
-        Arc::new(AllowBench),
-        catalog,
-        sink,
-    )
-    .unwrap();
+    let server = ProxyServer::new(ProxyConfig::default(), ca, decider, catalog, sink).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let sandbox = SandboxId::new("sb-bench").unwrap();
-    let caller = Caller {
-        workload: SpiffeId::workload(&td, &sandbox),
-        sandbox,
-        user: UserName::new("bench").unwrap(),
-        isolation: IsolationClass::Runc,
-        profile: None,
-    };
-    (port, server.serve_tcp(caller, listener))
+    (port, server.serve_tcp(bench_caller(), listener))
 }
 
 #[derive(Debug, Clone)]
