@@ -19,7 +19,7 @@ for b in "${selected[@]}"; do
         ca) cmd=(cargo bench -p airlock-ca) ;;
         audit) cmd=(cargo bench -p airlock-audit --bench audit) ;;
         policy) cmd=(cargo bench -p airlock-policy --bench decide) ;;
-        proxy) cmd=(cargo bench -p airlock-proxy --bench proxy) ;;
+        proxy) cmd=(cargo bench -p airlock-control --bench proxy) ;;
         sandbox) cmd=(cargo bench -p airlock-sandbox --bench sandbox) ;;
         *) echo "unknown benchmark $b (use: ${all[*]})" >&2; exit 2 ;;
     esac
