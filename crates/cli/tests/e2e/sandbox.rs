@@ -98,14 +98,26 @@ pub fn host_leftovers(id: &str) -> Vec<String> {
 pub fn node_objects(cluster: &Cluster) -> std::collections::BTreeSet<String> {
     let tag = &cluster.fingerprint[..8];
     let run = std::path::PathBuf::from("/run/airlock").join(tag);
-    let cgroup = std::path::PathBuf::from("/sys/fs/cgroup/airlock").join(tag);
     let mut found = std::collections::BTreeSet::new();
-    // Per sandbox: run/{sb,runc,runsc}/<id> and cgroup/<id>; the node's own
-    // directories (made on first use) are not a sandbox's leftovers.
-    for (root, depth) in [(&run, "2"), (&cgroup, "1")] {
+    // Per sandbox: run/{sb,runc,runsc}/<id>, and <controller>/airlock/<tag>/<id>
+    // in every cgroup hierarchy (v1 controllers or the unified one); the
+    // node's own directories (made on first use) are not a sandbox's.
+    let mut roots = vec![(run.clone(), "2")];
+    for ctrl in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        roots.push((ctrl.path().join("airlock").join(tag), "1"));
+    }
+    roots.push((
+        std::path::PathBuf::from("/sys/fs/cgroup/airlock").join(tag),
+        "1",
+    ));
+    for (root, depth) in &roots {
         let out = Command::new("find")
             .arg(root)
-            .args(["-mindepth", depth, "-maxdepth", depth])
+            .args(["-mindepth", depth, "-maxdepth", depth, "-type", "d"])
             .output()
             .expect("find");
         found.extend(
@@ -593,7 +605,11 @@ fn bad_sandbox_requests_get_clear_errors_and_leave_nothing() {
     );
     env.create("twin", "runc", &[]);
     before = node_objects(&env.cluster);
-    assert!(!before.is_empty(), "twin's objects are seen");
+    assert!(
+        before.iter().any(|o| o.starts_with("/sys/fs/cgroup/"))
+            && before.iter().any(|o| o.starts_with("/run/airlock/")),
+        "twin's run directory and cgroups are seen: {before:?}"
+    );
     let refused = |args: &[&str], code: i32, says: &str| {
         d.run(args).fails(code, says);
         assert_eq!(node_objects(&env.cluster), before, "after {args:?}");

@@ -125,3 +125,38 @@ fn events(t: &TestNode, h: &SandboxHandle) -> u64 {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_use_is_held_to_the_limit_on_every_backend() {
+    // Two busy loops under a quarter of a CPU: the sandbox's host cgroup
+    // (the workload under runc; sentry and stubs under gVisor) is charged no
+    // more than the quota allows, give or take a scheduling period.
+    let t = TestNode::new().await;
+    let limits = Limits {
+        millicpus: 250,
+        ..small()
+    };
+    for class in BACKENDS {
+        let h = t
+            .start(class, "(while :; do :; done) & while :; do :; done", limits)
+            .await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let usage = || -> u64 {
+            cgroup(&t, &h, "cpuacct", "cpuacct.usage")
+                .parse()
+                .unwrap_or_else(|_| panic!("{class}: no cpuacct.usage"))
+        };
+        let (u0, t0) = (usage(), std::time::Instant::now());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let cores = (usage() - u0) as f64 / 1e9 / t0.elapsed().as_secs_f64();
+        assert!(
+            cores > 0.05,
+            "{class}: the loops did not run ({cores:.3} cores)"
+        );
+        assert!(
+            cores <= 0.25 * 1.25,
+            "{class}: used {cores:.3} cores under a 0.25 limit"
+        );
+        t.destroy_clean(&h.id).await;
+    }
+}
