@@ -147,6 +147,12 @@ impl Server {
             ))),
         )
         .map_err(|e| load_err("the access proxy", e))?;
+        let restored = crate::egress::budgets::restore(&proxy, audit.log())
+            .map_err(|e| load_err("today's inference usage in the audit log", e))?;
+        tracing::info!(
+            calls = restored,
+            "daily token budgets restored from the audit log"
+        );
         let sandboxes = crate::sandboxes::Sandboxes::new(
             node_config(dir, &config, ca.fingerprint()),
             proxy,

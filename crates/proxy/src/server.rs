@@ -51,6 +51,21 @@ impl ProxyServer {
         self.shared.ca.cert_pem()
     }
 
+    /// Re-spends the token usage that `events` (an earlier run's
+    /// `inference.call` audit events) recorded today, so that restarting the
+    /// server does not refill daily token budgets. Returns how many calls
+    /// counted.
+    pub fn restore_token_budgets<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a airlock_audit::AuditEvent>,
+    ) -> usize {
+        let now = std::time::SystemTime::now();
+        events
+            .into_iter()
+            .filter(|e| self.shared.budgets.restore(e, now))
+            .count()
+    }
+
     /// Serves one sandbox on its unix socket: every connection accepted there
     /// is `caller`. Must be called inside a tokio runtime; the returned
     /// handle stops the loop and every open connection and tunnel of this

@@ -1,12 +1,14 @@
 //! The way out of every sandbox: the access proxy, wired to the control
 //! plane's policy, locks, registered resources, secrets and audit log.
 //!
+//! - [`budgets`]: today's token spending, re-spent from the audit log at start;
 //! - [`catalog`]: registered HTTP services and inference endpoints, with
 //!   their secrets resolved, rebuilt whenever an admin changes them;
 //! - [`decider`]: the proxy's `Decider`: locks, liveness, then Cedar, for a
 //!   workload (its user's policies AND its delegation profile);
 //! - [`resources`]: what an admin registers, validated.
 
+pub mod budgets;
 pub mod catalog;
 pub mod decider;
 pub mod resources;

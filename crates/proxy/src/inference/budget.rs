@@ -1,11 +1,15 @@
 //! Per-identity budgets on inference endpoints: requests per minute (a
 //! sliding 60-second window) and tokens per UTC day (spent from the usage
-//! responses report). Kept in memory: a restart of the proxy starts every
-//! budget afresh.
+//! responses report). Kept in memory; the day's spending survives a restart
+//! because the control plane re-spends it from the audit log, where every
+//! inference call's usage is recorded ([`BudgetBook::restore`]). The minute
+//! window starts afresh.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use airlock_audit::{AuditEvent, EventCode};
 
 use crate::caller::Caller;
 use crate::resource::{BudgetScope, Budgets};
@@ -101,11 +105,68 @@ impl BudgetBook {
         self.spend_on(charge, tokens, utc_day(SystemTime::now()));
     }
 
+    /// Re-spends the tokens an earlier run recorded for an inference call
+    /// (an `inference.call` audit event) if it was made today, under both
+    /// identities it could have been charged to (which one counts is the
+    /// endpoint's scope). Returns whether anything was spent.
+    pub fn restore(&self, event: &AuditEvent, now: SystemTime) -> bool {
+        let Some(spent) = Spent::from_event(event) else {
+            return false;
+        };
+        let today = utc_day(now);
+        if spent.day != today || spent.tokens == 0 {
+            return false;
+        }
+        for identity in spent.identities {
+            let charge = Charge {
+                endpoint: spent.endpoint.clone(),
+                identity,
+            };
+            self.spend_on(&charge, spent.tokens, today);
+        }
+        true
+    }
+
     fn spend_on(&self, charge: &Charge, tokens: u64, today: u64) {
         let mut map = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         let c = map.entry(charge.clone()).or_default();
         roll_day(c, today);
         c.tokens = c.tokens.saturating_add(tokens);
+    }
+}
+
+/// What one recorded inference call spent.
+struct Spent {
+    endpoint: String,
+    identities: Vec<String>,
+    tokens: u64,
+    day: u64,
+}
+
+impl Spent {
+    fn from_event(ev: &AuditEvent) -> Option<Self> {
+        if ev.code != EventCode::InferenceCall {
+            return None;
+        }
+        let detail = |k: &str| ev.details.get(k).and_then(serde_json::Value::as_u64);
+        let tokens = detail("input_tokens")
+            .unwrap_or(0)
+            .saturating_add(detail("output_tokens").unwrap_or(0));
+        let endpoint = ev.details.get("endpoint")?.as_str()?.to_owned();
+        let mut identities = Vec::new();
+        if let Some(u) = &ev.user {
+            identities.push(format!("user:{u}"));
+        }
+        if let Some(w) = &ev.workload {
+            identities.push(format!("workload:{w}"));
+        }
+        let secs = u64::try_from(ev.time.unix_timestamp()).ok()?;
+        Some(Self {
+            endpoint,
+            identities,
+            tokens,
+            day: secs / 86_400,
+        })
     }
 }
 
@@ -180,5 +241,38 @@ mod tests {
             })
         );
         assert!(book.admit(&charge(), &limits, now, 8).is_ok());
+    }
+
+    fn recorded_call(at: SystemTime, tokens: (u64, u64)) -> AuditEvent {
+        AuditEvent::new(EventCode::InferenceCall)
+            .at(time::OffsetDateTime::from(at))
+            .user(airlock_core::UserName::new("alice").unwrap())
+            .detail("endpoint", "openai")
+            .detail("input_tokens", tokens.0)
+            .detail("output_tokens", tokens.1)
+    }
+
+    #[test]
+    fn todays_recorded_usage_is_spent_again_and_older_usage_is_not() {
+        let book = BudgetBook::default();
+        let limits = Budgets {
+            tokens_per_day: Some(100),
+            ..Default::default()
+        };
+        let now = SystemTime::now();
+        let today = utc_day(now);
+        let yesterday = now - Duration::from_secs(86_400);
+        assert!(!book.restore(&recorded_call(yesterday, (500, 500)), now));
+        assert!(book.restore(&recorded_call(now, (70, 30)), now));
+        assert_eq!(
+            book.admit(&charge(), &limits, Instant::now(), today),
+            Err(Refusal::Tokens {
+                limit: 100,
+                used: 100
+            })
+        );
+        // Other events spend nothing.
+        let other = AuditEvent::new(EventCode::HttpRequest).detail("endpoint", "openai");
+        assert!(!book.restore(&other, now));
     }
 }

@@ -138,6 +138,25 @@ fn spent_budgets_refuse_the_next_call_naming_the_budget() {
         by("inference:tiny"),
         [&json!(["airlock/budget-tokens-per-day"])]
     );
+
+    // A restart does not refill the day's tokens: the server re-spends
+    // today's usage from the audit log before it serves the proxy again.
+    let mut w = w;
+    w.env.cluster.stop();
+    w.env.cluster.spawn_server();
+    let echo = w.api_url("http", "/echo");
+    let start = std::time::Instant::now();
+    while w.curl("budget", &[&echo]).status != 200 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "the way out did not come back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let after = w.python("budget", &["repeat", "tiny", "1"]);
+    assert_eq!(after["calls"][0]["status"], 403, "{after}");
+    let msg = after["calls"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("36 used"), "{msg}");
 }
 #[test]
 fn the_claude_cli_answers_through_the_proxy_in_print_mode() {
