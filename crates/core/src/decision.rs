@@ -51,6 +51,11 @@ pub struct Decision {
     /// Ids of the policies that produced the decision (empty for the default deny).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<String>,
+    /// On an allow: a deciding policy asks for request and response bodies
+    /// to be recorded in the audit event, capped at this many bytes
+    /// (`@record_bodies("N")` on a permit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_bodies: Option<usize>,
 }
 
 impl Decision {
@@ -60,6 +65,7 @@ impl Decision {
             effect: Effect::Allow,
             reason: reason.into(),
             policies,
+            record_bodies: None,
         }
     }
 
@@ -69,6 +75,7 @@ impl Decision {
             effect: Effect::Deny,
             reason: reason.into(),
             policies,
+            record_bodies: None,
         }
     }
 

@@ -87,7 +87,15 @@ impl Engine {
     /// reason says what went wrong.
     pub fn decide(&self, req: &Request) -> Decision {
         let stages = self.run(req, Mode::Indexed);
-        let decision = decision(req, &stages);
+        let mut decision = decision(req, &stages);
+        if decision.is_allowed() {
+            // The largest cap any allowing permit of the cluster set asks for.
+            decision.record_bodies = decision
+                .policies
+                .iter()
+                .filter_map(|id| self.policies.record_bodies(id))
+                .max();
+        }
         tracing::debug!(
             action = %req.action,
             effect = %decision.effect,

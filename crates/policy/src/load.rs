@@ -47,6 +47,8 @@ pub(crate) struct Loaded {
     pub forbids: cedar_policy::PolicySet,
     pub index: Index,
     pub sources: HashMap<String, Source>,
+    /// Permits carrying `@record_bodies("N")`: id -> byte cap.
+    pub record_bodies: HashMap<String, usize>,
     pub files: Vec<(String, String)>,
     pub warnings: Vec<Diagnostic>,
 }
@@ -83,6 +85,11 @@ impl PolicySet {
         let mut ids: Vec<&str> = self.0.sources.keys().map(String::as_str).collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// The body cap permit `id` asks for with `@record_bodies("N")`.
+    pub fn record_bodies(&self, id: &str) -> Option<usize> {
+        self.0.record_bodies.get(id).copied()
     }
 
     /// Where policy `id` was loaded from.
@@ -217,6 +224,10 @@ fn parse_file(
             .to_cedar()
             .map_or(cursor, |src| find_text(text, &src, cursor));
         cursor = offset;
+        if let Err(msg) = record_bodies(policy) {
+            diags.push(diagnostics::at(name, text, offset, None, msg));
+            continue;
+        }
         match policy_id(policy, name, n + 1, id_prefix) {
             Ok(id) => out.push(Parsed {
                 policy: policy.new_id(PolicyId::new(id)),
@@ -246,6 +257,30 @@ fn find_text(text: &str, needle: &str, from: usize) -> usize {
     text.get(from..)
         .and_then(|rest| rest.find(needle.trim()))
         .map_or(from, |i| from + i)
+}
+
+/// Largest body cap a policy may ask for.
+pub const MAX_RECORD_BODIES: usize = 1 << 20;
+
+/// The byte cap of a `@record_bodies("N")` annotation: on a permit only,
+/// 1 to [`MAX_RECORD_BODIES`].
+fn record_bodies(policy: &Policy) -> Result<Option<usize>, String> {
+    let Some(raw) = policy.annotation("record_bodies") else {
+        return Ok(None);
+    };
+    let cap = raw
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_RECORD_BODIES).contains(n));
+    match (cap, policy.effect()) {
+        (Some(n), CedarEffect::Permit) => Ok(Some(n)),
+        (Some(_), CedarEffect::Forbid) => Err(
+            "@record_bodies belongs on a permit: it says what to record about what the permit allows".into(),
+        ),
+        (None, _) => Err(format!(
+            "invalid @record_bodies({raw:?}): give the byte cap, 1 to {MAX_RECORD_BODIES}"
+        )),
+    }
 }
 
 /// The policy's id: its `@id("...")` annotation, else `<file>#<n>` (n
@@ -388,7 +423,15 @@ fn assemble(
             (p.policy.id().to_string(), source)
         })
         .collect();
+    let record_bodies = parsed
+        .iter()
+        .filter_map(|p| {
+            let cap = record_bodies(&p.policy).ok().flatten()?;
+            Some((p.policy.id().to_string(), cap))
+        })
+        .collect();
     Loaded {
+        record_bodies,
         index: Index::build(&all),
         permits: of_effect(CedarEffect::Permit),
         forbids: of_effect(CedarEffect::Forbid),

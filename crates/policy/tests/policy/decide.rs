@@ -276,3 +276,22 @@ fn engines_are_shared_across_threads() {
     shared::<airlock_policy::PolicySet>();
     shared::<airlock_policy::Profile>();
 }
+
+#[test]
+fn a_permit_can_ask_for_bodies_to_be_recorded() {
+    let text = format!(
+        "{GITHUB_GET}\n@id(\"record-posts\")\n@record_bodies(\"4096\")\npermit(principal == Airlock::User::\"alice\", action == Airlock::Action::\"http.request\", resource == Airlock::HttpService::\"github\")\nwhen {{ context.method == \"POST\" }};"
+    );
+    let e = engine(&text);
+    // Only the calls the annotated permit allows carry the cap.
+    let plain = allowed(&e, &get(user("alice", &[]), "github", "/"));
+    assert_eq!(plain.record_bodies, None);
+    let recorded = allowed(&e, &post(user("alice", &[]), "github", "/repos"));
+    assert_eq!(recorded.policies, ["record-posts"]);
+    assert_eq!(recorded.record_bodies, Some(4096));
+    // A deny records nothing.
+    assert_eq!(
+        denied(&e, &post(user("bob", &[]), "github", "/")).record_bodies,
+        None
+    );
+}

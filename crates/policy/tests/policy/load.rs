@@ -166,3 +166,20 @@ when { principal.name == "аlice" };"#,
     assert_eq!(s.warnings().len(), 1, "{:?}", s.warnings());
     assert_eq!(s.warnings()[0].line, 2);
 }
+
+#[test]
+fn record_bodies_takes_a_byte_cap_on_a_permit_only() {
+    for (annotation, effect, says) in [
+        ("lots", "permit", "invalid @record_bodies(\"lots\")"),
+        ("0", "permit", "give the byte cap, 1 to 1048576"),
+        ("2000000", "permit", "give the byte cap"),
+        ("100", "forbid", "belongs on a permit"),
+    ] {
+        let text = format!(
+            "@id(\"p\")\n@record_bodies(\"{annotation}\")\n{effect}(principal, action == Airlock::Action::\"audit.read\", resource);\n"
+        );
+        let err = refused(&[("r.cedar", &text)]);
+        assert!(err.to_string().contains(says), "{annotation}: {err}");
+        assert_eq!(err.diagnostics()[0].line, 1, "{err}");
+    }
+}

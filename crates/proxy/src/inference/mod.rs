@@ -73,7 +73,7 @@ pub(crate) async fn handle(
     let request = call(&endpoint, &model, &operation);
     let mut event = attempt.event(request.clone(), attempt.decide(&request));
     event.model = (!model.is_empty()).then(|| model.clone());
-    event.request_body = endpoint.log_bodies.map(|cap| capped_text(&bytes, cap));
+    event.request_body = body_cap(&event, &endpoint).map(|cap| capped_text(&bytes, cap));
     let op = match check(
         &attempt,
         &endpoint,
@@ -230,7 +230,7 @@ async fn send(attempt: &Attempt, endpoint: &InferenceEndpoint, call: Call) -> Re
     let request = Request::from_parts(parts, full(body));
     let tap = tap_factory(
         attempt.shared.config.max_usage_scan,
-        endpoint.log_bodies,
+        body_cap(&event, endpoint),
         strip,
     );
     let fwd = Forward {
@@ -257,6 +257,18 @@ fn key_header(endpoint: &InferenceEndpoint) -> (header::HeaderName, crate::Secre
             endpoint.api_key.clone(),
         ),
     }
+}
+
+/// Whether (and up to how many bytes) this call's bodies go into its audit
+/// event: when an allowing policy asks for it (`@record_bodies`), or the
+/// endpoint was registered with `--log-bodies`; the larger cap wins.
+fn body_cap(event: &ProxyEvent, endpoint: &InferenceEndpoint) -> Option<usize> {
+    let by_policy = event
+        .decision
+        .is_allowed()
+        .then_some(event.decision.record_bodies)
+        .flatten();
+    by_policy.max(endpoint.log_bodies)
 }
 
 fn tap_factory(scan_cap: usize, log_cap: Option<usize>, strip: bool) -> TapFactory {

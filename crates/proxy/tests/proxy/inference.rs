@@ -244,6 +244,22 @@ async fn unknown_endpoints_and_operations_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_are_recorded_only_when_turned_on_and_capped() {
     let w = World::start().await;
+    // Off by default.
+    w.python("openai_calls.py", "chat", w.sdk_env()).await;
+    let ev = w.last_event(1).await;
+    assert_eq!((&ev.request_body, &ev.response_body), (&None, &None));
+    // Turned on by the allowing policy (`@record_bodies`).
+    w.decider.record_bodies(Some(12));
+    w.python("openai_calls.py", "chat", w.sdk_env()).await;
+    let ev = w.last_event(1).await;
+    let req = ev
+        .request_body
+        .as_deref()
+        .expect("policy turned recording on");
+    let resp = ev.response_body.as_deref().unwrap();
+    assert_eq!((req.len(), resp.len()), (12, 12));
+    w.decider.record_bodies(None);
+    // Turned on by the endpoint's registration (`--log-bodies`).
     let mut logged = w.endpoint("openai", InferenceKind::Openai, Budgets::default());
     logged.log_bodies = Some(20);
     w.catalog.add_inference(logged);

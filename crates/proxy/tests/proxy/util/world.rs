@@ -35,6 +35,7 @@ pub struct TestDecider {
     rules: RwLock<Vec<(String, bool, Matcher)>>,
     pub locked: AtomicBool,
     pub calls: std::sync::atomic::AtomicUsize,
+    record_bodies: RwLock<Option<usize>>,
 }
 
 impl TestDecider {
@@ -43,7 +44,14 @@ impl TestDecider {
             rules: RwLock::new(Vec::new()),
             locked: AtomicBool::new(false),
             calls: Default::default(),
+            record_bodies: RwLock::new(None),
         }
+    }
+
+    /// Every allow from now on asks for bodies capped at `cap`, as a permit
+    /// annotated `@record_bodies` does.
+    pub fn record_bodies(&self, cap: Option<usize>) {
+        *self.record_bodies.write().unwrap() = cap;
     }
 
     pub fn permit(&self, id: &str, m: impl Fn(&ProxyRequest) -> bool + Send + Sync + 'static) {
@@ -86,7 +94,9 @@ impl Decider for TestDecider {
         if permits.is_empty() {
             return Decision::deny("no policy permits this", vec![]);
         }
-        Decision::allow("permitted", permits)
+        let mut d = Decision::allow("permitted", permits);
+        d.record_bodies = *self.record_bodies.read().unwrap();
+        d
     }
 }
 
