@@ -334,7 +334,7 @@ event_codes! {
         id: "A5002", name: "inference.call", action: Exact("inference.call"), decision: Either,
         user: Always, workload: Always, sandbox: Always, ocsf: HTTP, activity: (6, "Post"),
         when: "The proxy decided a call to an LLM endpoint.",
-        details: "endpoint, model, input_tokens, output_tokens, status, latency_ms",
+        details: "endpoint, kind, operation, model, input_tokens, output_tokens, status, bytes_in, bytes_out, latency_ms; request_body, response_body when a policy (`@record_bodies`) or the endpoint turns recording on",
     }
     EgressConnect {
         id: "A5003", name: "egress.connect", action: Exact("egress.connect"), decision: Either,
