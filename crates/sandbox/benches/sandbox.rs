@@ -5,16 +5,21 @@
 //! ```
 //!
 //! Per backend, in the same run:
-//! - create-to-first-command: `Node::create` until the command's output is
-//!   in init.log, against the raw runtime running the same command
-//!   (`runc run` of a minimal bundle, `runsc do`);
+//! - create-to-first-exec, the product's path: `Node::create` with the real
+//!   static init as PID 1, the host channel listening, init connected (it
+//!   asks for its workload SVID from a real CA as it starts), then
+//!   `echo ready` run through the channel and its output back; against the
+//!   raw runtime running the same command to completion (`runc run` of a
+//!   minimal bundle, `runsc do`), and the raw runtime on Airlock's own
+//!   bundle;
 //! - removal latency (`Node::destroy`);
-//! - 50 concurrent sandboxes: time to create them all, host memory per idle
-//!   sandbox outside the workload (PSS of the runtime's host processes), and
-//!   the drop in MemAvailable per sandbox (everything: page tables, tmpfs,
-//!   kernel objects, and the workload itself), then time to remove them all.
+//! - 50 concurrent sandboxes, each with init connected: time to create them
+//!   all, host memory per idle sandbox outside the workload (PSS of the
+//!   runtime's host processes and of init), and the drop in MemAvailable
+//!   per sandbox (everything: page tables, tmpfs, kernel objects), then
+//!   time to remove them all.
 //!
-//! Until init exists the container process is the command itself.
+//! Needs the static init (`scripts/build-init.sh`, or `AIRLOCK_INIT_BIN`).
 #![allow(clippy::print_stdout)] // a benchmark's output is its report
 
 use std::path::{Path, PathBuf};
@@ -23,7 +28,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airlock_core::{IsolationClass, SandboxId};
-use airlock_sandbox::{Node, NodeConfig, SandboxSpec};
+use airlock_sandbox::channel::{ChannelConfig, ExecRequest, InitConn, listen};
+use airlock_sandbox::{Node, NodeConfig, SandboxHandle, SandboxSpec};
+
+#[allow(dead_code)] // the tests use more of it than the benchmark
+#[path = "../tests/common/issuer.rs"]
+mod issuer;
+use issuer::TestIssuer;
 
 const CONCURRENT: usize = 50;
 
@@ -33,8 +44,7 @@ async fn main() {
     let iters = if quick { 5 } else { 20 };
     let state = tempfile::tempdir().expect("tempdir");
     let run_dir = PathBuf::from(format!("/run/airlock-bench/{}", std::process::id()));
-    let init = state.path().join("init");
-    std::fs::write(&init, "").expect("init placeholder");
+    let init = issuer::init_bin();
     let node = Arc::new(
         Node::new(NodeConfig {
             state_dir: state.path().to_path_buf(),
@@ -47,7 +57,7 @@ async fn main() {
     );
     let image = node.images().get("host").expect("host image").root;
     println!(
-        "| backend | create→first command (median) | raw runtime, minimal bundle (median) | ratio | raw runtime, Airlock's bundle (median) | ratio | destroy (median) |"
+        "| backend | create→first exec through init (median) | raw runtime, minimal bundle (median) | ratio | raw runtime, Airlock's bundle (median) | ratio | destroy (median) |"
     );
     println!("|---|---|---|---|---|---|---|");
     for class in [IsolationClass::Runc, IsolationClass::Gvisor] {
@@ -57,7 +67,7 @@ async fn main() {
             iters
         };
         let raw = raw_runtime(class, &run_dir, &image, n);
-        let (ours, destroy) = create_to_first_command(&node, class, n).await;
+        let (ours, destroy) = create_to_first_exec(&node, class, n).await;
         let same = same_bundle(&node, class, &run_dir, n).await;
         println!(
             "| {class} | {} | {} | {:.2}x | {} | {:.2}x | {} |",
@@ -89,6 +99,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// A sandbox with init as PID 1 (the product's) or, given `cmd`, that
+/// command as the container process (for the raw-runtime comparison).
 fn spec(class: IsolationClass, cmd: &[&str]) -> SandboxSpec {
     let mut b = [0u8; 6];
     use std::io::Read;
@@ -97,32 +109,63 @@ fn spec(class: IsolationClass, cmd: &[&str]) -> SandboxSpec {
         .expect("urandom");
     let id: String = b.iter().map(|x| format!("{x:02x}")).collect();
     let mut s = SandboxSpec::new(SandboxId::new(format!("b-{id}")).expect("id"), class);
-    s.command = Some(cmd.iter().map(|a| a.to_string()).collect());
+    if !cmd.is_empty() {
+        s.command = Some(cmd.iter().map(|a| a.to_string()).collect());
+    }
     s
 }
 
-/// Create until `echo ready` has run; then destroy. Medians of both.
-async fn create_to_first_command(
+/// Listens on the sandbox's channel, as the control plane does right after
+/// `create`, and waits for init to connect.
+async fn connect(h: &SandboxHandle, issuer: &Arc<TestIssuer>) -> InitConn {
+    let config = ChannelConfig {
+        sandbox_id: h.id.clone(),
+        token: h.token.clone(),
+        socket: h.paths.ctl_sock(),
+        owner: h.socket_owner,
+    };
+    let conn = listen(config, issuer.clone()).expect("listen");
+    tokio::time::timeout(Duration::from_secs(30), conn.ready())
+        .await
+        .expect("init connects")
+        .expect("init ready");
+    conn
+}
+
+/// Create, connect, run `echo ready` through init; then destroy. Medians
+/// of both.
+async fn create_to_first_exec(
     node: &Node,
     class: IsolationClass,
     n: usize,
 ) -> (Duration, Duration) {
+    let issuer = TestIssuer::new(Duration::from_secs(3600));
     let (mut firsts, mut destroys) = (Vec::new(), Vec::new());
+    let (mut created, mut connected) = (Vec::new(), Vec::new());
     for _ in 0..n {
-        let s = spec(class, &["/bin/echo", "ready"]);
         let t0 = Instant::now();
-        let h = node.create(s).await.expect("create");
-        while !std::fs::read_to_string(h.paths.init_log())
-            .unwrap_or_default()
-            .contains("ready")
-        {
-            tokio::time::sleep(Duration::from_micros(200)).await;
-        }
+        let h = node.create(spec(class, &[])).await.expect("create");
+        created.push(t0.elapsed());
+        let conn = connect(&h, &issuer).await;
+        connected.push(t0.elapsed());
+        let session = conn
+            .exec(ExecRequest::new(["/bin/echo", "ready"]))
+            .await
+            .expect("exec");
+        let out = session.wait_with_output().await.expect("output");
+        assert_eq!(out.stdout, b"ready\n");
         firsts.push(t0.elapsed());
+        conn.close();
         let t1 = Instant::now();
         node.destroy(&h.id).await.expect("destroy");
         destroys.push(t1.elapsed());
     }
+    eprintln!(
+        "{class}: runtime running at {}, init connected at {}, exec answered at {} (medians)",
+        ms(median(created)),
+        ms(median(connected)),
+        ms(median(firsts.clone()))
+    );
     (median(firsts), median(destroys))
 }
 
@@ -236,24 +279,30 @@ async fn concurrent(node: &Arc<Node>, class: IsolationClass) {
     let before = mem_available();
     let pss_before = runtime_pss();
     let t0 = Instant::now();
+    let issuer = TestIssuer::new(Duration::from_secs(3600));
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENT {
-        let node = node.clone();
+        let (node, issuer) = (node.clone(), issuer.clone());
         tasks.push(tokio::spawn(async move {
-            node.create(spec(class, &["/bin/sleep", "600"]))
-                .await
-                .expect("create")
-                .id
+            let h = node.create(spec(class, &[])).await.expect("create");
+            let conn = connect(&h, &issuer).await;
+            (h.id, conn)
         }));
     }
     let mut ids = Vec::new();
+    let mut conns = Vec::new();
     for t in tasks {
-        ids.push(t.await.expect("join"));
+        let (id, conn) = t.await.expect("join");
+        ids.push(id);
+        conns.push(conn);
     }
     let created = t0.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let per_mem = (before.saturating_sub(mem_available())) / CONCURRENT as u64;
     let per_pss = (runtime_pss().saturating_sub(pss_before)) / CONCURRENT as u64;
+    for c in conns {
+        c.close();
+    }
     let t1 = Instant::now();
     let mut tasks = Vec::new();
     for id in ids {
@@ -283,8 +332,10 @@ fn mem_available() -> u64 {
         .unwrap_or(0)
 }
 
-/// Summed PSS (KiB) of the runtime's own host processes (runsc sandbox and
-/// gofer, runc shims if any): what exists per sandbox besides the workload.
+/// Summed PSS (KiB) of what exists per sandbox besides the workload: the
+/// runtime's own host processes (runsc sandbox and gofer, runc shims if
+/// any) and init (a host process under runc; inside the sentry's memory
+/// under gVisor, so already counted there).
 fn runtime_pss() -> u64 {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
@@ -293,7 +344,10 @@ fn runtime_pss() -> u64 {
     for e in entries.flatten() {
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd);
-        if !(cmd.starts_with("runsc") || cmd.starts_with("runc")) {
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        let ours =
+            cmd.starts_with("runsc") || cmd.starts_with("runc") || comm.trim() == "airlock-init";
+        if !ours {
             continue;
         }
         let smaps = std::fs::read_to_string(e.path().join("smaps_rollup")).unwrap_or_default();

@@ -9,6 +9,8 @@ mod copy;
 mod exec;
 mod fixture;
 mod identity;
+#[path = "../common/issuer.rs"]
+mod issuer;
 mod pid1;
 mod real;
 mod resilience;
