@@ -53,7 +53,8 @@ impl Real {
             .create(SandboxSpec::new(id.clone(), class))
             .await
             .unwrap();
-        let issuer = TestIssuer::new(Duration::from_secs(600));
+        // Short-lived SVIDs, so that a rotation happens during the checks.
+        let issuer = TestIssuer::new(Duration::from_secs(8));
         let config = ChannelConfig {
             sandbox_id: id,
             token: handle.token.clone(),
@@ -197,6 +198,13 @@ async fn run_checks(sb: Arc<Real>) {
         "{status:?}\n{out}\n{err}"
     );
     let _ = sb.issuer.workload_id();
+    // Rotated before expiry (at half its lifetime), with a new key made
+    // inside, as an unmodified SPIFFE client sees it.
+    let (out, err, status) = sb.sh(User::Agent, "/workspace/client rotation").await;
+    assert!(
+        out.contains("ROTATED cert=true key=true id=true"),
+        "{status:?}\n{out}\n{err}"
+    );
 
     // '..' is refused.
     assert!(
