@@ -35,8 +35,9 @@ async fn openai_sdk_chat_stream_embeddings_responses() {
     assert_eq!(out["stream"], "hello stream");
     assert_eq!(out["embedding"], json!([0.1, 0.2, 0.3]));
     assert_eq!(out["responses"], "hello from responses");
+    assert_eq!(out["responses_stream"], "hello stream");
 
-    let events = w.events(4).await;
+    let events = w.events(5).await;
     let seen: Vec<(String, Option<String>, Option<Usage>)> = events
         .iter()
         .map(|e| (operation(e), e.model.clone(), e.usage))
@@ -60,6 +61,8 @@ async fn openai_sdk_chat_stream_embeddings_responses() {
                 usage(4, 0)
             ),
             ("/v1/responses".into(), Some("gpt-4o".into()), usage(6, 3)),
+            // Streamed: the usage comes from the `response.completed` event.
+            ("/v1/responses".into(), Some("gpt-4o".into()), usage(5, 2)),
         ]
     );
     for ev in &events {

@@ -24,6 +24,8 @@ def ok(client):
     out["embedding"] = e.data[0].embedding
     r = client.responses.create(model="gpt-4o", input="hi")
     out["responses"] = r.output_text
+    events = list(client.responses.create(model="gpt-4o", input="hi", stream=True))
+    out["responses_stream"] = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     return out
 
 

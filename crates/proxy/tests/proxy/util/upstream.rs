@@ -230,6 +230,7 @@ async fn llm(req: Request<Bytes>, release: Arc<Notify>) -> Response<TestBody> {
                 "usage": {"prompt_tokens": 4, "total_tokens": 4}
             }),
         ),
+        "/v1/responses" if stream => sse(responses_events(&model), None),
         "/v1/responses" => json_response(
             StatusCode::OK,
             json!({
@@ -288,6 +289,34 @@ fn chat_events(model: &str, usage: bool) -> Vec<String> {
     let mut out: Vec<String> = events.iter().map(|e| format!("data: {e}\n\n")).collect();
     out.push("data: [DONE]\n\n".into());
     out
+}
+
+/// A streamed `/v1/responses`: text deltas, then `response.completed`
+/// carrying the usage.
+fn responses_events(model: &str) -> Vec<String> {
+    let response = |status: &str, output: Value, usage: Value| {
+        json!({"id": "resp_2", "object": "response", "created_at": 1, "model": model,
+               "status": status, "output": output, "usage": usage})
+    };
+    let message = json!([{"type": "message", "id": "msg_2", "status": "completed", "role": "assistant",
+                          "content": [{"type": "output_text", "text": "hello stream", "annotations": []}]}]);
+    let delta = |seq: u64, text: &str| {
+        json!({"type": "response.output_text.delta", "item_id": "msg_2", "output_index": 0,
+               "content_index": 0, "delta": text, "sequence_number": seq})
+    };
+    let events = [
+        json!({"type": "response.created", "sequence_number": 0,
+               "response": response("in_progress", json!([]), Value::Null)}),
+        delta(1, "hello "),
+        delta(2, "stream"),
+        json!({"type": "response.completed", "sequence_number": 3,
+               "response": response("completed", message,
+                                    json!({"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}))}),
+    ];
+    events
+        .iter()
+        .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap_or("")))
+        .collect()
 }
 
 fn anthropic_events(model: &str) -> Vec<String> {
