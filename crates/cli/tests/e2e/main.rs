@@ -3,6 +3,7 @@
 
 mod util;
 
+mod admin;
 mod audit;
 mod bad_input;
 mod escape;

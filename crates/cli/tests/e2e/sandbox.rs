@@ -238,6 +238,17 @@ fn lifecycle_exec_and_removal_leave_nothing_behind() {
         env.dev
             .run(&["sandbox", "rm", &name])
             .fails(5, "was removed");
+        // Gone from the list of live sandboxes, kept in the history.
+        let ended: serde_json::Value =
+            serde_json::from_str(env.dev.run(&["sandbox", "ls", "--ended", "--json"]).ok())
+                .unwrap();
+        let mine = ended
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} not in {ended:#}"));
+        assert_eq!(mine["state"], "removed");
     }
 }
 
@@ -341,6 +352,23 @@ fn services_outlive_the_session_and_log_to_disk() {
         // The log is a file on disk in the sandbox, not a ring buffer.
         let on_disk = env.exec(&name, &["cat", "/var/log/airlock/ticker.log"]);
         assert!(on_disk.ok().lines().count() >= 3, "{on_disk:#?}");
+        // A restart starts it afresh (its count begins again at 1).
+        env.dev
+            .run(&["svc", "--sandbox", &name, "restart", "ticker"])
+            .ok();
+        std::thread::sleep(Duration::from_millis(500));
+        let list: serde_json::Value = serde_json::from_str(
+            env.dev
+                .run(&["svc", "--sandbox", &name, "ls", "--json"])
+                .ok(),
+        )
+        .unwrap();
+        assert_eq!(list[0]["state"], "running", "{list}");
+        let log = env.exec(&name, &["cat", "/var/log/airlock/ticker.log"]);
+        assert!(
+            log.ok().lines().filter(|l| *l == "tick 1").count() >= 2,
+            "{log:#?}"
+        );
         env.dev
             .run(&["svc", "--sandbox", &name, "stop", "ticker"])
             .ok();
