@@ -430,3 +430,34 @@ fn a_role_with_a_shorter_maximum_caps_the_login_and_traits_ride_in_the_certifica
         assert!(ext.contains(want), "{want} not in {ext}");
     }
 }
+
+#[test]
+fn login_prompts_for_the_password_on_a_terminal_without_echoing_it() {
+    let cluster = Cluster::start();
+    let c = cluster.client("typist");
+    let steps = serde_json::json!([["wait", "Password for"], ["type", format!("{ADMIN_PW}\n")],]);
+    let out = pty_session(
+        &c.home,
+        steps,
+        &[
+            airlock_bin(),
+            "login",
+            "--server",
+            &cluster.url,
+            "--user",
+            ADMIN,
+            "--ca-fingerprint",
+            &cluster.fingerprint,
+        ],
+    );
+    assert!(out.stdout.contains("Password for admin:"), "{out:#?}");
+    assert!(
+        out.stdout.contains("Logged in to airlock as admin"),
+        "{out:#?}"
+    );
+    assert!(
+        !out.stdout.contains(ADMIN_PW),
+        "the password was echoed: {out:#?}"
+    );
+    c.run(&["whoami"]).ok();
+}

@@ -399,3 +399,17 @@ pub fn openssl_csr(dir: &Path, name: &str) -> (PathBuf, String) {
     assert!(status.success());
     (key, std::fs::read_to_string(csr).expect("csr"))
 }
+
+/// Runs `argv` on a pseudo-terminal and plays `steps` against it (see
+/// `py/pty_session.py`); returns what the terminal showed.
+pub fn pty_session(home: &Path, steps: serde_json::Value, argv: &[&str]) -> Out {
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/py/pty_session.py");
+    let mut c = Command::new("python3");
+    c.arg(driver)
+        .arg(steps.to_string())
+        .arg("--")
+        .args(argv)
+        .env("AIRLOCK_HOME", home)
+        .env("TERM", "xterm");
+    run(c, "")
+}
