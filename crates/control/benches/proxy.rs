@@ -52,7 +52,9 @@ permit (
 /// A store holding the benchmark's user, its live sandbox and the policy
 /// set; the decider the control plane builds on it.
 fn decider(dir: &std::path::Path) -> Arc<PolicyDecider> {
-    let store = airlock_store::SqliteStore::create(&dir.join("state.db")).unwrap();
+    let store = airlock_store::CachedStore::new(
+        airlock_store::SqliteStore::create(&dir.join("state.db")).unwrap(),
+    );
     let now = time::OffsetDateTime::now_utc();
     store
         .add_user(&airlock_store::UserRecord {

@@ -131,7 +131,7 @@ impl Server {
 
         let ca = Arc::new(ca);
         let jwt = Arc::new(jwt);
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store: Arc<dyn Store> = Arc::new(airlock_store::CachedStore::new(store));
         let catalog = Arc::new(crate::egress::catalog::LiveCatalog::default());
         let proxy = airlock_proxy::ProxyServer::new(
             airlock_proxy::ProxyConfig::default(),

@@ -10,9 +10,11 @@
 //! as arguments) and never sees a private key or a plaintext password.
 #![forbid(unsafe_code)]
 
+mod cached;
 mod model;
 mod sqlite;
 
+pub use cached::CachedStore;
 pub use model::{
     Lock, LockTarget, PolicyFile, ResourceRecord, RoleRecord, SandboxLimits, SandboxRecord,
     SandboxState, SecretRecord, SessionRecord, UserRecord,

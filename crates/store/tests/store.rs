@@ -217,3 +217,34 @@ fn policy_files_profiles_secrets_and_resources_round_trip() {
     assert_eq!(s.resources().unwrap(), vec![r]);
     s.remove_resource("gh").unwrap();
 }
+
+#[test]
+fn the_cache_answers_lookups_and_forgets_what_a_write_changes() {
+    use airlock_store::{CachedStore, SandboxState};
+    let s = CachedStore::new(SqliteStore::in_memory().unwrap());
+    let bob = UserName::new("bob").unwrap();
+    // A miss is remembered as a miss, until the user is added.
+    assert!(s.user(&bob).unwrap().is_none());
+    s.add_user(&user("bob")).unwrap();
+    assert_eq!(s.user(&bob).unwrap().unwrap().name, bob);
+    s.remove_user(&bob).unwrap();
+    assert!(
+        s.user(&bob).unwrap().is_none(),
+        "a removed user is gone at once"
+    );
+
+    let sb = sandbox("sb-0000000000000001", "one", "bob", 3600);
+    assert!(s.sandbox(&sb.id).unwrap().is_none());
+    s.add_sandbox(&sb).unwrap();
+    assert_eq!(s.sandbox(&sb.id).unwrap().unwrap().state, sb.state);
+    s.set_sandbox_state(&sb.id, SandboxState::Removed, t0())
+        .unwrap();
+    assert_eq!(
+        s.sandbox(&sb.id).unwrap().unwrap().state,
+        SandboxState::Removed,
+        "an ended sandbox is seen ended at once"
+    );
+    // A failed write changes nothing and still leaves the cache truthful.
+    assert!(s.remove_user(&bob).is_err());
+    assert!(s.user(&bob).unwrap().is_none());
+}
