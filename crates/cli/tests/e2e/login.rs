@@ -50,31 +50,31 @@ fn init_start_login_whoami_logout() {
     admin.run(&["whoami"]).fails(3, "not logged in");
 }
 
-#[test]
-fn ttl_is_capped_by_the_role_maximum() {
-    let cluster = Cluster::start();
-    let admin = cluster.client("admin");
-    admin.login_with(ADMIN, ADMIN_PW, &["--ttl", "48h"]).ok();
-    let v: serde_json::Value = serde_json::from_str(admin.run(&["whoami", "--json"]).ok()).unwrap();
+/// How long the client's login certificate has left, as `whoami` says.
+fn login_time_left(client: &Client) -> time::Duration {
+    let v: serde_json::Value =
+        serde_json::from_str(client.run(&["whoami", "--json"]).ok()).unwrap();
     let expires = time::OffsetDateTime::parse(
         v["expires"].as_str().unwrap(),
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    let left = expires - time::OffsetDateTime::now_utc();
+    expires - time::OffsetDateTime::now_utc()
+}
+
+#[test]
+fn ttl_is_capped_by_the_role_maximum() {
+    let cluster = Cluster::start();
+    let admin = cluster.client("admin");
+    admin.login_with(ADMIN, ADMIN_PW, &["--ttl", "48h"]).ok();
+    let left = login_time_left(&admin);
     assert!(
         left <= time::Duration::hours(8),
         "capped at the role's 8h: {left}"
     );
 
     admin.login_with(ADMIN, ADMIN_PW, &["--ttl", "30m"]).ok();
-    let v: serde_json::Value = serde_json::from_str(admin.run(&["whoami", "--json"]).ok()).unwrap();
-    let expires = time::OffsetDateTime::parse(
-        v["expires"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
-    let left = expires - time::OffsetDateTime::now_utc();
+    let left = login_time_left(&admin);
     assert!(
         left <= time::Duration::minutes(30) && left > time::Duration::minutes(28),
         "{left}"
@@ -399,13 +399,7 @@ fn a_role_with_a_shorter_maximum_caps_the_login_and_traits_ride_in_the_certifica
     let cat = cluster.client("cat");
     // No --ttl: the 8h default, cut to the role's hour.
     cat.login("cat", "cat-password-long").ok();
-    let v: serde_json::Value = serde_json::from_str(cat.run(&["whoami", "--json"]).ok()).unwrap();
-    let expires = time::OffsetDateTime::parse(
-        v["expires"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
-    let left = expires - time::OffsetDateTime::now_utc();
+    let left = login_time_left(&cat);
     assert!(
         left <= time::Duration::hours(1) && left > time::Duration::minutes(58),
         "{left}"

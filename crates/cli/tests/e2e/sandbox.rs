@@ -585,69 +585,49 @@ fn bad_sandbox_requests_get_clear_errors_and_leave_nothing() {
     let d = &env.dev;
     // Each refusal leaves the host as it found it: no run directory,
     // runtime state, cgroup or mount of this node appears.
-    let mut before = node_objects(&env.cluster);
-    let refused = |args: &[&str], code: i32, says: &str| {
-        d.run(args).fails(code, says);
-        assert_eq!(node_objects(&env.cluster), before, "after {args:?}");
+    let refused_leaving_nothing = |cases: &[(&[&str], i32, &str)]| {
+        let before = node_objects(&env.cluster);
+        for (args, code, says) in cases {
+            d.run(args).fails(*code, says);
+            assert_eq!(node_objects(&env.cluster), before, "after {args:?}");
+        }
+        before
     };
-    refused(
-        &["sandbox", "create", "--backend", "chroot", "--detach"],
-        2,
-        "chroot",
-    );
-    refused(
-        &["sandbox", "create", "--backend", "microvm", "--detach"],
-        2,
-        "microvm",
-    );
-    refused(
-        &["sandbox", "create", "--image", "nope", "--detach"],
-        2,
-        "nope",
-    );
-    refused(
-        &["sandbox", "create", "--ttl", "9h", "--detach"],
-        2,
-        "at most 8h",
-    );
-    refused(
-        &["sandbox", "create", "--ttl", "soon", "--detach"],
-        2,
-        "invalid duration",
-    );
-    refused(
-        &["sandbox", "create", "--memory", "lots", "--detach"],
-        2,
-        "lots",
-    );
-    refused(
-        &["sandbox", "create", "--disk", "1.5Q", "--detach"],
-        2,
-        "1.5Q",
-    );
-    refused(&["sandbox", "create", "--cpus", "-1", "--detach"], 2, "-1");
-    refused(
-        &["sandbox", "create", "--name", "Bad_Name", "--detach"],
-        2,
-        "invalid sandbox name",
-    );
+    let create = |flags: &[&'static str]| -> Vec<&'static str> {
+        let mut args = vec!["sandbox", "create", "--detach"];
+        args.extend_from_slice(flags);
+        args
+    };
+    let cases = [
+        (create(&["--backend", "chroot"]), "chroot"),
+        (create(&["--backend", "microvm"]), "microvm"),
+        (create(&["--image", "nope"]), "nope"),
+        (create(&["--ttl", "9h"]), "at most 8h"),
+        (create(&["--ttl", "soon"]), "invalid duration"),
+        (create(&["--memory", "lots"]), "lots"),
+        (create(&["--disk", "1.5Q"]), "1.5Q"),
+        (create(&["--cpus", "-1"]), "-1"),
+        (create(&["--name", "Bad_Name"]), "invalid sandbox name"),
+    ];
+    let cases: Vec<(&[&str], i32, &str)> = cases
+        .iter()
+        .map(|(args, says)| (args.as_slice(), 2, *says))
+        .collect();
+    refused_leaving_nothing(&cases);
     env.create("twin", "runc", &[]);
-    before = node_objects(&env.cluster);
+    let with_twin = refused_leaving_nothing(&[
+        (
+            &["sandbox", "create", "--name", "twin", "--detach"],
+            6,
+            "already have a sandbox named twin",
+        ),
+        (&["exec", "ghost", "--", "true"], 5, "no sandbox \"ghost\""),
+    ]);
     assert!(
-        before.iter().any(|o| o.starts_with("/sys/fs/cgroup/"))
-            && before.iter().any(|o| o.starts_with("/run/airlock/")),
-        "twin's run directory and cgroups are seen: {before:?}"
+        with_twin.iter().any(|o| o.starts_with("/sys/fs/cgroup/"))
+            && with_twin.iter().any(|o| o.starts_with("/run/airlock/")),
+        "twin's run directory and cgroups are seen: {with_twin:?}"
     );
-    let refused = |args: &[&str], code: i32, says: &str| {
-        d.run(args).fails(code, says);
-        assert_eq!(node_objects(&env.cluster), before, "after {args:?}");
-    };
-    refused(
-        &["sandbox", "create", "--name", "twin", "--detach"],
-        6,
-        "already have a sandbox named twin",
-    );
-    refused(&["exec", "ghost", "--", "true"], 5, "no sandbox \"ghost\"");
     let ls: serde_json::Value =
         serde_json::from_str(d.run(&["sandbox", "ls", "--json"]).ok()).unwrap();
     assert_eq!(ls.as_array().unwrap().len(), 1, "only twin exists: {ls}");
