@@ -163,17 +163,7 @@ fn a_later_login_to_a_different_ca_at_the_same_address_is_refused() {
     roamer.login(ADMIN, ADMIN_PW).fails(3, "you pinned");
     // Without --ca-fingerprint too.
     roamer
-        .run_stdin(
-            &[
-                "login",
-                "--server",
-                &second.url,
-                "--user",
-                ADMIN,
-                "--password-stdin",
-            ],
-            &format!("{ADMIN_PW}\n"),
-        )
+        .login_unverified(ADMIN, ADMIN_PW, &[])
         .fails(3, "this may be an attack");
     // After an explicit forget, the new cluster can be pinned.
     roamer.run(&["logout", "--forget"]).ok();
@@ -185,20 +175,8 @@ fn a_wrong_ca_fingerprint_on_first_contact_is_refused() {
     let cluster = Cluster::start();
     let c = cluster.client("careful");
     let wrong = "00".repeat(32);
-    c.run_stdin(
-        &[
-            "login",
-            "--server",
-            &cluster.url,
-            "--user",
-            ADMIN,
-            "--password-stdin",
-            "--ca-fingerprint",
-            &wrong,
-        ],
-        &format!("{ADMIN_PW}\n"),
-    )
-    .fails(3, "not the --ca-fingerprint you gave");
+    c.login_unverified(ADMIN, ADMIN_PW, &["--ca-fingerprint", &wrong])
+        .fails(3, "not the --ca-fingerprint you gave");
     assert!(!c.home.join("key.pem").exists());
     assert!(
         !c.home.join("known_clusters.json").exists(),
@@ -293,17 +271,7 @@ fn init_keeps_private_keys_private_and_login_pins_the_printed_fingerprint() {
     // First contact without a fingerprint: trust on first use, and the
     // fingerprint shown is the cluster's, so the user can compare it.
     let c = cluster.client("tofu");
-    let out = c.run_stdin(
-        &[
-            "login",
-            "--server",
-            &cluster.url,
-            "--user",
-            ADMIN,
-            "--password-stdin",
-        ],
-        &format!("{ADMIN_PW}\n"),
-    );
+    let out = c.login_unverified(ADMIN, ADMIN_PW, &[]);
     out.ok();
     assert!(
         out.stderr.contains("pinned (trust on first use)")
@@ -325,18 +293,8 @@ fn init_keeps_private_keys_private_and_login_pins_the_printed_fingerprint() {
 fn a_failed_first_login_pins_nothing() {
     let cluster = Cluster::start();
     let c = cluster.client("typo");
-    c.run_stdin(
-        &[
-            "login",
-            "--server",
-            &cluster.url,
-            "--user",
-            ADMIN,
-            "--password-stdin",
-        ],
-        "not-the-password\n",
-    )
-    .fails(3, "wrong user name or password");
+    c.login_unverified(ADMIN, "not-the-password", &[])
+        .fails(3, "wrong user name or password");
     for f in ["known_clusters.json", "ca.pem", "key.pem", "cert.pem"] {
         assert!(!c.home.join(f).exists(), "{f} left behind");
     }

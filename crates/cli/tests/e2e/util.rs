@@ -310,6 +310,20 @@ impl Client {
         self.run_stdin(&args, &format!("{pw}\n"))
     }
 
+    /// `login` without `--ca-fingerprint`: trust on first use, or the pin.
+    pub fn login_unverified(&self, user: &str, pw: &str, extra: &[&str]) -> Out {
+        let mut args = vec![
+            "login",
+            "--server",
+            &self.url,
+            "--user",
+            user,
+            "--password-stdin",
+        ];
+        args.extend_from_slice(extra);
+        self.run_stdin(&args, &format!("{pw}\n"))
+    }
+
     /// `curl` with this client's pinned CA and login certificate.
     pub fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
         self.curl_as(
