@@ -244,6 +244,13 @@ impl Server {
             }
         }
         tracing::info!("shutting down");
+        if let Some(node) = self.state.sandboxes.started_node() {
+            match node.release_if_empty().await {
+                Ok(true) => tracing::info!("no sandbox left: the node's run directory is removed"),
+                Ok(false) => tracing::info!("sandboxes keep running without the server"),
+                Err(e) => tracing::warn!(error = %e, "could not remove the node's run directory"),
+            }
+        }
         self.state.audit.shutdown().await;
     }
 }

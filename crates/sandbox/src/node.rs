@@ -343,6 +343,32 @@ impl Node {
         Ok(inventory::entries(&self.layout, runtime_ids))
     }
 
+    /// Removes the node's run directory and cgroup parent when no sandbox is
+    /// left on it, so a server that stops with nothing running leaves
+    /// nothing behind. Sandboxes outlive their server by design: with any
+    /// left (or a leftover of one), everything stays. Returns whether it
+    /// removed them.
+    pub async fn release_if_empty(&self) -> Result<bool> {
+        let live = !self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if live || !self.list().await?.is_empty() {
+            return Ok(false);
+        }
+        cgroup::remove_parent(&self.layout.cgroup_parent());
+        let run = self.layout.run_dir();
+        match std::fs::remove_dir_all(run) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(SandboxError::Io {
+                what: format!("removing {}", run.display()),
+                source: e,
+            }),
+        }
+    }
+
     /// Destroys every sandbox on this node that is not in `keep` (the ones
     /// the control plane knows); returns the ids removed.
     pub async fn cleanup_orphans(&self, keep: &[SandboxId]) -> Result<Vec<String>> {

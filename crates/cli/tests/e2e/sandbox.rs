@@ -526,6 +526,8 @@ fn sandboxes_survive_a_restart_and_expire_even_if_the_server_was_down() {
         ])
         .ok();
     env.cluster.stop();
+    // Sandboxes outlive their server: its node directory stays for them.
+    assert!(node_run_dir(&env.cluster).join("airlock-init").exists());
     std::thread::sleep(Duration::from_secs(4));
     env.cluster.spawn_server();
     // The long-lived one is still there, with its service, and usable.
@@ -544,6 +546,27 @@ fn sandboxes_survive_a_restart_and_expire_even_if_the_server_was_down() {
         host_leftovers(&gone_id).is_empty()
     });
     env.exec("goner", &["true"]).fails(5, "expired");
+}
+
+/// The node's run directory of a cluster.
+fn node_run_dir(cluster: &Cluster) -> std::path::PathBuf {
+    std::path::PathBuf::from("/run/airlock").join(&cluster.fingerprint[..8])
+}
+
+#[test]
+fn a_server_that_stops_with_no_sandbox_left_leaves_nothing_in_run_or_cgroups() {
+    let mut env = Env::new();
+    env.create("short-lived", "runc", &[]);
+    let run = node_run_dir(&env.cluster);
+    assert!(run.exists());
+    env.dev.run(&["sandbox", "rm", "short-lived"]).ok();
+    env.cluster.stop();
+    assert!(!run.exists(), "{} is left", run.display());
+    let tag = &env.cluster.fingerprint[..8];
+    for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let parent = ctrl.path().join("airlock").join(tag);
+        assert!(!parent.exists(), "{} is left", parent.display());
+    }
 }
 
 #[test]

@@ -58,6 +58,11 @@ impl Sandboxes {
         }
     }
 
+    /// The node, if something has started it.
+    pub fn started_node(&self) -> Option<Arc<Node>> {
+        self.node.get().cloned()
+    }
+
     /// The node, started on first use.
     pub async fn node(&self) -> Result<Arc<Node>, ApiError> {
         self.node
