@@ -162,6 +162,8 @@ struct Parsed {
     policy: Policy,
     file: usize,
     offset: usize,
+    /// Its `@record_bodies` cap, if it has one.
+    record_bodies: Option<usize>,
 }
 
 fn load(
@@ -224,15 +226,19 @@ fn parse_file(
             .to_cedar()
             .map_or(cursor, |src| find_text(text, &src, cursor));
         cursor = offset;
-        if let Err(msg) = record_bodies(policy) {
-            diags.push(diagnostics::at(name, text, offset, None, msg));
-            continue;
-        }
+        let record_bodies = match record_bodies(policy) {
+            Ok(cap) => cap,
+            Err(msg) => {
+                diags.push(diagnostics::at(name, text, offset, None, msg));
+                continue;
+            }
+        };
         match policy_id(policy, name, n + 1, id_prefix) {
             Ok(id) => out.push(Parsed {
                 policy: policy.new_id(PolicyId::new(id)),
                 file,
                 offset,
+                record_bodies,
             }),
             Err(msg) => diags.push(diagnostics::at(name, text, offset, None, msg)),
         }
@@ -425,10 +431,7 @@ fn assemble(
         .collect();
     let record_bodies = parsed
         .iter()
-        .filter_map(|p| {
-            let cap = record_bodies(&p.policy).ok().flatten()?;
-            Some((p.policy.id().to_string(), cap))
-        })
+        .filter_map(|p| Some((p.policy.id().to_string(), p.record_bodies?)))
         .collect();
     Loaded {
         record_bodies,
