@@ -108,13 +108,7 @@ fn checkpoints_are_written_while_events_flow_and_on_shutdown() {
         checkpoint_interval: Duration::from_millis(100),
     };
     let log = AuditLog::open_with(store.clone(), signer(), ORIGIN, opts).unwrap();
-    let start = std::time::Instant::now();
-    let mut i = 0;
-    while start.elapsed() < Duration::from_millis(650) {
-        log.append_blocking(event(i)).unwrap();
-        i += 1;
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let i = append_for(&log, Duration::from_millis(650), Duration::from_millis(5));
     let during = log.stats().checkpoints;
     assert!(
         during >= 4,
@@ -216,13 +210,7 @@ fn the_default_log_signs_what_it_wrote_within_a_second() {
     // signed checkpoint at least every second while events flow.
     let t = TestLog::new();
     let log = t.open();
-    let start = std::time::Instant::now();
-    let mut i = 0;
-    while start.elapsed() < Duration::from_millis(2500) {
-        log.append_blocking(event(i)).unwrap();
-        i += 1;
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let i = append_for(&log, Duration::from_millis(2500), Duration::from_millis(20));
     let signed = log.stats().checkpoints;
     assert!(signed >= 2, "{signed} checkpoints in 2.5 s of writing");
     // Idle: the tail is signed within the interval, by the timer alone.
@@ -230,4 +218,16 @@ fn the_default_log_signs_what_it_wrote_within_a_second() {
     let report = verify_store(&t.path, &verifier()).unwrap();
     assert_eq!(report.latest_checkpoint, Some(i as u64), "{report}");
     drop(log);
+}
+
+/// Appends one event every `pause` for `how_long`; returns how many.
+fn append_for(log: &AuditLog, how_long: Duration, pause: Duration) -> usize {
+    let start = std::time::Instant::now();
+    let mut i = 0;
+    while start.elapsed() < how_long {
+        log.append_blocking(event(i)).unwrap();
+        i += 1;
+        std::thread::sleep(pause);
+    }
+    i
 }

@@ -159,6 +159,18 @@ fn now_ms() -> i64 {
     .unwrap()
 }
 
+/// The first element of the JSON array `list` that `pred` accepts.
+pub fn find_in(
+    list: &serde_json::Value,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> &serde_json::Value {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list:#}"))
+        .iter()
+        .find(|x| pred(x))
+        .unwrap_or_else(|| panic!("nothing matches in {list:#}"))
+}
+
 fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while start.elapsed() < limit {
@@ -218,12 +230,7 @@ fn lifecycle_exec_and_removal_leave_nothing_behind() {
         )
         .unwrap();
         for action in ["sandbox.create", "sandbox.exec", "sandbox.remove"] {
-            let e = evs
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|e| e["action"] == action)
-                .unwrap_or_else(|| panic!("no {action} in {evs:#}"));
+            let e = find_in(&evs, |e| e["action"] == action);
             assert_eq!(
                 (&e["user"], &e["isolation"], &e["decision"]),
                 (
@@ -242,12 +249,7 @@ fn lifecycle_exec_and_removal_leave_nothing_behind() {
         let ended: serde_json::Value =
             serde_json::from_str(env.dev.run(&["sandbox", "ls", "--ended", "--json"]).ok())
                 .unwrap();
-        let mine = ended
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == id.as_str())
-            .unwrap_or_else(|| panic!("{id} not in {ended:#}"));
+        let mine = find_in(&ended, |s| s["id"] == id.as_str());
         assert_eq!(mine["state"], "removed");
     }
 }
@@ -409,12 +411,7 @@ fn a_sandbox_is_destroyed_within_a_second_of_its_ttl() {
         .run(&["audit", "search", "--action", "sandbox.expire", "--json"]);
     let events: serde_json::Value = serde_json::from_str(events.ok()).unwrap();
     for (id, backend) in &ids {
-        let e = events
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["sandbox"] == id.as_str())
-            .unwrap_or_else(|| panic!("no expiry of {id}: {events:#}"));
+        let e = find_in(&events, |e| e["sandbox"] == id.as_str());
         assert_eq!(e["user"], "dev");
         assert_eq!(e["isolation"], *backend);
     }
@@ -467,14 +464,7 @@ fn doctor_lists_the_backends_auto_picks_the_strongest_and_create_opens_a_shell()
     let env = Env::new();
     let list: serde_json::Value =
         serde_json::from_str(env.dev.run(&["doctor", "--json"]).ok()).unwrap();
-    let find = |name: &str| {
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["name"] == name)
-            .unwrap_or_else(|| panic!("{name} not in {list:#}"))
-            .clone()
-    };
+    let find = |name: &str| find_in(&list, |b| b["name"] == name);
     // KVM is unusable on these machines: the microVM backend says why.
     let vm = find("microvm");
     assert_eq!(vm["usable"], false);

@@ -296,18 +296,9 @@ impl Client {
     }
 
     pub fn login_with(&self, user: &str, pw: &str, extra: &[&str]) -> Out {
-        let mut args = vec![
-            "login",
-            "--server",
-            &self.url,
-            "--user",
-            user,
-            "--password-stdin",
-            "--ca-fingerprint",
-            &self.fingerprint,
-        ];
+        let mut args = vec!["--ca-fingerprint", self.fingerprint.as_str()];
         args.extend_from_slice(extra);
-        self.run_stdin(&args, &format!("{pw}\n"))
+        self.login_unverified(user, pw, &args)
     }
 
     /// `login` without `--ca-fingerprint`: trust on first use, or the pin.

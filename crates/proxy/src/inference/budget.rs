@@ -27,14 +27,24 @@ impl Charge {
     /// The budget key of `caller` on `endpoint` under `scope`.
     pub fn new(endpoint: &str, caller: &Caller, scope: BudgetScope) -> Self {
         let identity = match scope {
-            BudgetScope::User => format!("user:{}", caller.user),
-            BudgetScope::Workload => format!("workload:{}", caller.workload),
+            BudgetScope::User => user_identity(&caller.user),
+            BudgetScope::Workload => workload_identity(&caller.workload),
         };
         Self {
             endpoint: endpoint.to_owned(),
             identity,
         }
     }
+}
+
+/// The budget key of a user, whichever workload acts for them.
+fn user_identity(user: &impl std::fmt::Display) -> String {
+    format!("user:{user}")
+}
+
+/// The budget key of one workload.
+fn workload_identity(workload: &impl std::fmt::Display) -> String {
+    format!("workload:{workload}")
 }
 
 /// Why a budget refuses.
@@ -153,19 +163,15 @@ impl Spent {
             .unwrap_or(0)
             .saturating_add(detail("output_tokens").unwrap_or(0));
         let endpoint = ev.details.get("endpoint")?.as_str()?.to_owned();
-        let mut identities = Vec::new();
-        if let Some(u) = &ev.user {
-            identities.push(format!("user:{u}"));
-        }
-        if let Some(w) = &ev.workload {
-            identities.push(format!("workload:{w}"));
-        }
-        let secs = u64::try_from(ev.time.unix_timestamp()).ok()?;
+        let identities = [
+            ev.user.as_ref().map(user_identity),
+            ev.workload.as_ref().map(workload_identity),
+        ];
         Some(Self {
             endpoint,
-            identities,
+            identities: identities.into_iter().flatten().collect(),
             tokens,
-            day: secs / 86_400,
+            day: utc_day(SystemTime::from(ev.time)),
         })
     }
 }
