@@ -18,6 +18,18 @@ fn events(client: &Client, args: &[&str]) -> Vec<serde_json::Value> {
     serde_json::from_str::<Vec<serde_json::Value>>(out.ok()).unwrap()
 }
 
+/// The first event of `code` in `evs` that `pred` accepts.
+fn event_in(
+    evs: &[serde_json::Value],
+    code: &str,
+    pred: &dyn Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    evs.iter()
+        .find(|e| e["code"] == code && pred(e))
+        .unwrap_or_else(|| panic!("no {code} event in {evs:#?}"))
+        .clone()
+}
+
 /// Rewrites the records of the audit log's first segment as an attacker
 /// with the data directory would: the format is documented, and checksums
 /// are recomputed on the way out.
@@ -50,12 +62,7 @@ fn operations_and_refusals_are_recorded_with_who_what_and_why() {
     dev.run(&["whoami"]).fails(4, "locked");
 
     let evs = events(&admin, &[]);
-    let find = |code: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
-        evs.iter()
-            .find(|e| e["code"] == code && pred(e))
-            .unwrap_or_else(|| panic!("no {code} event in {evs:#?}"))
-            .clone()
-    };
+    let find = |code: &str, pred: &dyn Fn(&serde_json::Value) -> bool| event_in(&evs, code, pred);
     let login = find("A1001", &|e| e["user"] == "dev");
     assert_eq!(login["decision"], "allow");
     assert!(
@@ -91,12 +98,7 @@ fn operations_and_refusals_are_recorded_with_who_what_and_why() {
     admin.run(&["admin", "lock", "rm", &lock]).ok();
     admin.run(&["admin", "user", "rm", "dev"]).ok();
     let evs = events(&admin, &[]);
-    let one = |code: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
-        evs.iter()
-            .find(|e| e["code"] == code && pred(e))
-            .unwrap_or_else(|| panic!("no {code} event in {evs:#?}"))
-            .clone()
-    };
+    let one = |code: &str, pred: &dyn Fn(&serde_json::Value) -> bool| event_in(&evs, code, pred);
     let lifted = one("A2004", &|e| e["details"]["target"] == "dev");
     let removed = one("A2002", &|e| e["resource"] == "user:dev");
     // An allowed operation names the policy that allowed it, as a refusal
