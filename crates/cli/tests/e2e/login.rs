@@ -387,7 +387,13 @@ fn a_role_with_a_shorter_maximum_caps_the_login_and_traits_ride_in_the_certifica
 fn login_prompts_for_the_password_on_a_terminal_without_echoing_it() {
     let cluster = Cluster::start();
     let c = cluster.client("typist");
-    let steps = serde_json::json!([["wait", "Password for"], ["type", format!("{ADMIN_PW}\n")],]);
+    // Type once the prompt is up and the terminal's echo is off, as a
+    // person would see it: then nothing typed may appear.
+    let steps = serde_json::json!([
+        ["wait", "Password for"],
+        ["echo_off"],
+        ["type", format!("{ADMIN_PW}\n")],
+    ]);
     let out = pty_session(
         &c.home,
         steps,

@@ -8,6 +8,8 @@ STEPS is a JSON list of steps, played in order:
                          waits, it is the size the command starts with)
   ["winch"]              tell the command the size changed (SIGWINCH)
   ["wait", text]         wait (up to 20 s) until the screen shows text
+  ["echo_off"]           wait (up to 20 s) until the command has turned the
+                         terminal's echo off (as a password prompt does)
   ["type", text]         type text
   ["sleep", seconds]
 Typed text is sent only when its step comes, so nothing is echoed by the
@@ -58,6 +60,10 @@ for step in steps:
         os.kill(pid, signal.SIGWINCH)
     elif kind == "wait":
         read_until(step[1].encode(), 20)
+    elif kind == "echo_off":
+        end = time.time() + 20
+        while termios.tcgetattr(fd)[3] & termios.ECHO and time.time() < end:
+            time.sleep(0.01)
     elif kind == "type":
         os.write(fd, step[1].encode())
     elif kind == "sleep":
