@@ -101,7 +101,44 @@ pub fn router(state: SharedState) -> Router {
                 "no such API route; see /v1/openapi.json for the routes this server has".into(),
             )
         })
+        .layer(axum::middleware::from_fn(read_small_bodies_first))
         .with_state(state)
+}
+
+/// Bodies up to this size are read before routing.
+const SMALL_BODY: usize = 64 * 1024;
+
+/// Reads a small request body in full before the request is routed. A
+/// request refused before its body is read (an extractor's 401 or 403)
+/// would otherwise leave the body in the socket, and closing a socket with
+/// unread bytes resets it: the client would see "connection reset" instead
+/// of the refusal it was sent. Streams (file uploads, upgrades) pass as
+/// they are.
+async fn read_small_bodies_first(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let small = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > 0 && n <= SMALL_BODY);
+    if !small {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, SMALL_BODY).await {
+        Ok(bytes) => {
+            next.run(axum::extract::Request::from_parts(parts, bytes.into()))
+                .await
+        }
+        Err(e) => {
+            crate::error::ApiError::BadRequest(format!("the request body could not be read: {e}"))
+                .into_response()
+        }
+    }
 }
 
 /// RFC 3339 for API bodies.
