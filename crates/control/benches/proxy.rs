@@ -43,10 +43,6 @@ use tokio::net::TcpListener;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The allocator the `airlock` binary runs with.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The one policy beyond the starter set: the benchmark user's role may GET
 /// the benchmark service.
 const BENCH_POLICY: &str = r#"@id("bench-get")
