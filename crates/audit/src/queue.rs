@@ -72,6 +72,11 @@ impl Queue {
         Ok(())
     }
 
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.state.lock().expect("queue lock").reqs.is_empty()
+    }
+
     /// Stops accepting requests; the writer takes what is queued, then stops.
     pub fn close(&self) {
         self.state.lock().expect("queue lock").closed = true;

@@ -1,14 +1,20 @@
-//! The single writer thread: group commit and checkpointing.
+//! The writer: group commit and checkpointing.
 //!
-//! Callers send prepared events over a channel and wait. The writer takes
-//! everything queued, assigns consecutive seqs, writes the whole batch in one
-//! transaction (one fsync), and only then answers every waiter: concurrent
-//! writers share the sync, and nobody is told "done" before the disk says so.
-//! The in-memory frontier advances only after a successful commit, so a failed
-//! batch leaves neither rows nor hashes behind.
+//! Callers send prepared events over a channel and wait. The writer thread
+//! takes everything queued, assigns consecutive seqs, writes the whole batch
+//! in one transaction (one fsync), and only then answers every waiter:
+//! concurrent writers share the sync, and nobody is told "done" before the
+//! disk says so. The in-memory frontier advances only after a successful
+//! commit, so a failed batch leaves neither rows nor hashes behind.
+//!
+//! A lone caller commits on its own thread instead ([`Writer::try_inline`]):
+//! when nobody else has appended concurrently for a while, handing the event
+//! to the writer thread and back costs two thread wake-ups, which in a VM
+//! cost about as much as the sync itself. The writer's state sits behind one
+//! mutex, so the thread and an inline caller never commit at the same time.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -47,6 +53,8 @@ pub struct SignedCheckpoint {
 pub struct Stats {
     /// Committed transactions holding events.
     pub commits: AtomicU64,
+    /// Of those, the ones a lone caller committed on its own thread.
+    pub inline_commits: AtomicU64,
     /// Events committed.
     pub events: AtomicU64,
     /// Checkpoints written.
@@ -80,7 +88,9 @@ impl<T> Reply<T> {
     }
 }
 
-type AppendReply = Reply<Result<Vec<AppendReceipt>, AuditError>>;
+/// What an append of several events returns.
+pub(crate) type AppendResult = Result<Vec<AppendReceipt>, AuditError>;
+type AppendReply = Reply<AppendResult>;
 type CheckpointReply = Reply<Result<SignedCheckpoint, AuditError>>;
 
 /// A request to the writer.
@@ -153,56 +163,181 @@ impl Tuner {
     }
 }
 
-/// The writer's state; lives on its own thread.
+/// Commits after the last one that saw concurrent callers before a caller
+/// may commit inline again.
+const INLINE_AFTER_QUIET_COMMITS: u64 = TUNER_WINDOW as u64;
+
+/// The writer's state, behind the mutex the writer thread and inline
+/// callers share.
 pub(crate) struct Writer {
     pub store: Arc<dyn AuditStore>,
     pub signer: NoteSigner,
     pub origin: String,
     pub range: CompactRange,
     pub last_checkpoint: Option<SignedCheckpoint>,
+    pub last_checkpoint_at: Instant,
     pub interval: Duration,
     pub stats: Arc<Stats>,
     pub tuner: Tuner,
 }
 
-impl Writer {
-    /// Runs until the queue is closed and empty, then writes a final checkpoint.
-    pub fn run(mut self, queue: &Queue) {
-        let mut last_cp_at = Instant::now();
+/// What the writer thread and inline callers share.
+pub(crate) struct Shared {
+    pub writer: Mutex<Writer>,
+    pub queue: Queue,
+    /// The writer's counters, readable without its lock.
+    stats: Arc<Stats>,
+    /// Inline commits are allowed once `stats.commits` reaches this: any
+    /// sign of a concurrent caller pushes it [`INLINE_AFTER_QUIET_COMMITS`]
+    /// ahead, so concurrent callers go back to sharing syncs.
+    inline_from: AtomicU64,
+    /// Set while a batch of appends is being committed (by either side):
+    /// a caller who finds the lock taken for that has company.
+    appending: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(writer: Writer) -> Self {
+        Self {
+            stats: writer.stats.clone(),
+            writer: Mutex::new(writer),
+            queue: Queue::default(),
+            inline_from: AtomicU64::new(0),
+            appending: AtomicBool::new(false),
+        }
+    }
+
+    /// The writer's state; `None` once a panic mid-commit poisoned it (its
+    /// frontier may then disagree with the store, so nothing more is
+    /// written: the log fails closed).
+    fn lock(&self) -> Option<MutexGuard<'_, Writer>> {
+        self.writer.lock().ok()
+    }
+
+    /// Refuses everything queued and everything after: every waiter gets
+    /// [`AuditError::Closed`].
+    fn fail_closed(&self) {
+        tracing::error!("the audit writer's state is poisoned; refusing every append");
+        self.queue.close();
+        while let Taken::Batch(reqs) = self.queue.take(Duration::ZERO, 1, Duration::ZERO) {
+            drop(reqs);
+        }
+    }
+
+    /// Runs the writer thread until the queue is closed and empty, then
+    /// writes a final checkpoint.
+    pub fn run(&self) {
+        if self.serve().is_none() {
+            self.fail_closed();
+        }
+    }
+
+    /// The writer thread's loop; `None` when the state was poisoned.
+    fn serve(&self) -> Option<()> {
         // A log reopened after a crash may hold events no checkpoint signs yet.
-        self.checkpoint_if_grown(&mut last_cp_at);
+        self.lock()?.checkpoint_if_grown();
         loop {
-            let idle = if self.dirty() {
-                self.interval.saturating_sub(last_cp_at.elapsed())
-            } else {
-                Duration::from_secs(3600)
+            let (idle, target, gather) = {
+                let w = self.lock()?;
+                // Inline commits may dirty the log while this thread sleeps,
+                // so it never sleeps past one checkpoint interval.
+                let idle = if w.dirty() {
+                    w.interval.saturating_sub(w.last_checkpoint_at.elapsed())
+                } else {
+                    w.interval
+                };
+                (idle, w.tuner.target(), w.tuner.max_wait())
             };
             // Group commit's delay: when recent batches held more callers
             // than are queued now, the others are most likely just being woken
             // by their last ack; waiting a fraction of a commit for them
             // doubles the events per sync. A lone caller never waits (its
             // target is 1).
-            match queue.take(idle, self.tuner.target(), self.tuner.max_wait()) {
-                Taken::Timeout => self.checkpoint_if_grown(&mut last_cp_at),
+            match self.queue.take(idle, target, gather) {
+                Taken::Timeout => self.lock()?.checkpoint_if_grown(),
                 Taken::Closed => break,
                 Taken::Batch(reqs) => {
-                    self.handle_batch(reqs, &mut last_cp_at);
-                    if last_cp_at.elapsed() >= self.interval {
-                        self.checkpoint_if_grown(&mut last_cp_at);
+                    if count_appends(&reqs) > 1 {
+                        self.saw_concurrency();
                     }
+                    let mut w = self.lock()?;
+                    self.handle_batch(&mut w, reqs);
                 }
             }
         }
-        self.checkpoint_if_grown(&mut last_cp_at);
-        tracing::debug!(size = self.range.size(), "audit writer stopped");
+        let mut w = self.lock()?;
+        w.checkpoint_if_grown();
+        tracing::debug!(size = w.range.size(), "audit writer stopped");
+        Some(())
     }
 
+    /// Commits `tails` on the caller's thread when it is alone: nothing
+    /// queued, no commit running, and no concurrent caller seen for a while.
+    /// Gives `tails` back when the caller should queue them instead.
+    pub fn try_inline(&self, tails: Vec<Vec<u8>>) -> Result<AppendResult, Vec<Vec<u8>>> {
+        if self.commits() < self.inline_from.load(Ordering::Relaxed) {
+            return Err(tails);
+        }
+        let Ok(mut w) = self.writer.try_lock() else {
+            // Taken for a checkpoint is no sign of company; for appends it is.
+            if self.appending.load(Ordering::Relaxed) {
+                self.saw_concurrency();
+            }
+            return Err(tails);
+        };
+        if !self.queue.is_empty() {
+            drop(w);
+            self.saw_concurrency();
+            return Err(tails);
+        }
+        let (reply, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle_batch(
+            &mut w,
+            vec![Request::Append {
+                tails,
+                reply: Reply::Blocking(reply),
+            }],
+        );
+        drop(w);
+        let result = rx.try_recv().unwrap_or(Err(AuditError::Closed));
+        if result.is_ok() {
+            self.stats.inline_commits.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(result)
+    }
+
+    /// Commits `reqs` with the writer's lock held.
+    fn handle_batch(&self, w: &mut Writer, reqs: Vec<Request>) {
+        self.appending.store(true, Ordering::Relaxed);
+        w.handle_batch(reqs);
+        self.appending.store(false, Ordering::Relaxed);
+    }
+
+    fn commits(&self) -> u64 {
+        self.stats.commits.load(Ordering::Relaxed)
+    }
+
+    fn saw_concurrency(&self) {
+        let now = self.commits();
+        self.inline_from
+            .fetch_max(now + INLINE_AFTER_QUIET_COMMITS, Ordering::Relaxed);
+    }
+}
+
+/// Append requests in a batch.
+fn count_appends(reqs: &[Request]) -> usize {
+    reqs.iter()
+        .filter(|r| matches!(r, Request::Append { .. }))
+        .count()
+}
+
+impl Writer {
     fn dirty(&self) -> bool {
         self.last_checkpoint.as_ref().map(|c| c.size) != Some(self.range.size())
     }
 
     /// Commits one batch and answers its waiters.
-    fn handle_batch(&mut self, reqs: Vec<Request>, last_cp_at: &mut Instant) {
+    fn handle_batch(&mut self, reqs: Vec<Request>) {
         let mut batch = Batch::default();
         for req in reqs {
             batch.push(req);
@@ -219,7 +354,10 @@ impl Writer {
                 .fetch_add(micros, Ordering::Relaxed);
         }
         for reply in batch.checkpoints {
-            reply.send(self.checkpoint_now(last_cp_at));
+            reply.send(self.checkpoint_now());
+        }
+        if self.last_checkpoint_at.elapsed() >= self.interval {
+            self.checkpoint_if_grown();
         }
     }
 
@@ -305,22 +443,22 @@ impl Writer {
         }
     }
 
-    fn checkpoint_if_grown(&mut self, last_cp_at: &mut Instant) {
+    fn checkpoint_if_grown(&mut self) {
         if self.dirty()
-            && let Err(e) = self.write_checkpoint(last_cp_at)
+            && let Err(e) = self.write_checkpoint()
         {
             tracing::warn!(error = %e, "could not write an audit checkpoint; will retry");
         }
     }
 
-    fn checkpoint_now(&mut self, last_cp_at: &mut Instant) -> Result<SignedCheckpoint, AuditError> {
+    fn checkpoint_now(&mut self) -> Result<SignedCheckpoint, AuditError> {
         if self.dirty() {
-            self.write_checkpoint(last_cp_at)?;
+            self.write_checkpoint()?;
         }
         self.last_checkpoint.clone().ok_or(AuditError::Closed)
     }
 
-    fn write_checkpoint(&mut self, last_cp_at: &mut Instant) -> Result<(), AuditError> {
+    fn write_checkpoint(&mut self) -> Result<(), AuditError> {
         let cp = Checkpoint {
             origin: self.origin.clone(),
             size: self.range.size(),
@@ -333,7 +471,7 @@ impl Writer {
             size: cp.size,
             note,
         });
-        *last_cp_at = Instant::now();
+        self.last_checkpoint_at = Instant::now();
         Ok(())
     }
 }

@@ -77,6 +77,39 @@ async fn concurrent_appends_share_commits() {
         "{} commits for {n} concurrent appends: group commit is not batching",
         stats.commits
     );
+    // Concurrent callers go through the writer thread, not one sync each.
+    assert!(stats.inline_commits <= 2, "{stats:?}");
+    drop(log);
+    assert!(verify_store(&t.path, &verifier()).unwrap().is_ok());
+}
+
+#[test]
+fn a_lone_caller_commits_on_its_own_thread_until_others_come() {
+    let t = TestLog::new();
+    let log = t.open();
+    for i in 0..20 {
+        log.append_blocking(event(i)).unwrap();
+    }
+    let alone = log.stats();
+    // (The first may find the writer thread still starting, holding the lock.)
+    assert_eq!(alone.commits, 20, "{alone:?}");
+    assert!(alone.inline_commits >= 19, "{alone:?}");
+    // Concurrent callers: the writer thread gathers them into shared syncs,
+    // and inline commits stay off while they keep coming.
+    std::thread::scope(|s| {
+        for w in 0..8 {
+            let log = log.clone();
+            s.spawn(move || {
+                for i in 0..50 {
+                    log.append_blocking(event(100 + w * 50 + i)).unwrap();
+                }
+            });
+        }
+    });
+    let busy = log.stats();
+    assert_eq!(busy.events, 420);
+    assert!(busy.commits - alone.commits < 400 / 2, "{busy:?}");
+    assert!(busy.inline_commits - alone.inline_commits <= 8, "{busy:?}");
     drop(log);
     assert!(verify_store(&t.path, &verifier()).unwrap().is_ok());
 }
