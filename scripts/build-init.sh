@@ -11,9 +11,9 @@ cd "$(dirname "$0")/.."
 
 target=x86_64-unknown-linux-gnu
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-    cargo build --release -p airlock-init --target "$target" >&2
+    cargo build --profile init -p airlock-init --target "$target" >&2
 
-bin="${CARGO_TARGET_DIR:-$PWD/target}/$target/release/airlock-init"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/$target/init/airlock-init"
 # A dynamic binary would fail inside images without a compatible libc: refuse it.
 if ldd "$bin" 2>&1 | grep -q '=>'; then
     echo "build-init: $bin is dynamically linked" >&2

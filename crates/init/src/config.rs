@@ -7,6 +7,10 @@ use std::path::PathBuf;
 
 /// Environment variable carrying the channel token (removed at start).
 pub const TOKEN_ENV: &str = "AIRLOCK_INIT_TOKEN";
+/// Environment variable naming the file of seccomp programs to install
+/// before anything else (see `airlock_sys::seccomp`); set, init installs
+/// them or exits.
+pub const SECCOMP_ENV: &str = "AIRLOCK_SECCOMP";
 /// Environment variable carrying the sandbox id.
 pub const SANDBOX_ID_ENV: &str = "AIRLOCK_SANDBOX_ID";
 

@@ -14,7 +14,11 @@ use crate::config::Config;
 use crate::init::Ctx;
 use crate::{copy, exec, svc};
 
-const BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// First retry delay. Small: at start, init often runs before the host has
+/// begun listening (it listens once the runtime reports the sandbox
+/// started), and a 50 ms first wait was most of a sandbox's start time.
+/// Doubling reaches the 1 s ceiling within ten attempts.
+const BACKOFF_MIN: Duration = Duration::from_millis(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How long the host may take to answer the hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);

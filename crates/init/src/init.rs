@@ -4,10 +4,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use airlock_sys::seccomp::{self, Program};
 use airlock_sys::{netif, selfproc};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::config::{Config, TOKEN_ENV};
+use crate::config::{Config, SECCOMP_ENV, TOKEN_ENV};
 use crate::hostlink::{self, HostLink};
 use crate::identity::{self, Identity};
 use crate::reaper::Reaper;
@@ -44,6 +45,12 @@ pub fn main() -> ExitCode {
         }
         Err(e) => return fail(&format!("cannot scrub the environment: {e}")),
     };
+    // Still single-threaded: every thread and child from here on inherits
+    // the filter. Fails closed: a sandbox meant to be filtered never runs
+    // unfiltered.
+    if let Err(e) = install_seccomp() {
+        return fail(&e);
+    }
     init_tracing();
     if let Err(e) = selfproc::set_non_dumpable() {
         tracing::warn!(error = %e, "cannot make init non-dumpable");
@@ -63,6 +70,22 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
     runtime.block_on(run(config, token))
+}
+
+/// Installs the programs of the file `$AIRLOCK_SECCOMP` names, if set.
+fn install_seccomp() -> Result<(), String> {
+    let Some(path) = std::env::var_os(SECCOMP_ENV) else {
+        return Ok(());
+    };
+    let shown = std::path::Path::new(&path).display().to_string();
+    let bytes = std::fs::read(&path)
+        .map_err(|e| format!("cannot read the seccomp programs at {shown}: {e}"))?;
+    let programs = Program::decode_all(&bytes)
+        .map_err(|e| format!("the seccomp programs at {shown} are damaged: {e}"))?;
+    for p in &programs {
+        seccomp::install(p).map_err(|e| format!("cannot install the seccomp filter: {e}"))?;
+    }
+    Ok(())
 }
 
 fn fail(msg: &str) -> ExitCode {

@@ -260,6 +260,11 @@ impl Node {
             cgroup_parent: &self.layout.cgroup_parent(),
         })?;
         write_spec(paths, &oci)?;
+        if let Some(bpf) = template.seccomp_bpf() {
+            let path = paths.host().join(crate::spec::SECCOMP_FILE);
+            std::fs::write(&path, bpf)
+                .map_err(SandboxError::io(format!("writing {}", path.display())))?;
+        }
         backend.start(spec.id.as_str(), paths).await?;
         record.pids = cgroup::pids(&self.layout.cgroup_parent(), spec.id.as_str());
         inventory::write_record(paths, &record)?;

@@ -11,5 +11,6 @@ pub mod mount;
 pub mod netif;
 pub mod process;
 pub mod pty;
+pub mod seccomp;
 pub mod selfproc;
 pub mod userns;

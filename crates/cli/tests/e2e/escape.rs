@@ -320,3 +320,45 @@ fn cannot_forge_the_host_channel() {
         assert_eq!(host_leftovers(&id), Vec::<String>::new(), "{backend}");
     }
 }
+
+/// runc: init installs the host-compiled filter before anything starts, so
+/// every process, the agent's and root's, runs under it. (gVisor's workload
+/// talks to the sentry, not the host kernel.)
+#[test]
+fn every_runc_process_runs_under_the_seccomp_filter() {
+    let env = Env::new();
+    let sb = env.create("esc-seccomp", "runc", &[]);
+    let id = sb["id"].as_str().unwrap().to_owned();
+    let script = "import ctypes, threading\n\
+        l = ctypes.CDLL(None, use_errno=True)\n\
+        def call(name, *a):\n    r = l.syscall(*a); print(name, r, ctypes.get_errno())\n\
+        call('KEYCTL', 250, 0, 0, 0, 0, 0)\n\
+        call('UNSHARE', 272, 0x10000000)\n\
+        call('CLONE3', 435, 0, 0)\n\
+        call('VSOCK', 41, 40, 1, 0)\n\
+        call('VSOCK_HIGH', 41, ctypes.c_ulong((1 << 32) | 40), 1, 0)\n\
+        t = threading.Thread(target=lambda: print('THREAD_RAN')); t.start(); t.join()\n\
+        status = open('/proc/self/status').read()\n\
+        print([l for l in status.splitlines() if l.startswith(('Seccomp', 'NoNewPrivs'))])";
+    for root in [false, true] {
+        let out = py(&env, "esc-seccomp", root, script);
+        for want in [
+            "KEYCTL -1 1",
+            "UNSHARE -1 1",
+            // ENOSYS, so libc falls back to clone, whose flags are checked.
+            "CLONE3 -1 38",
+            "VSOCK -1 1",
+            // socket() reads an int: high bits do not slip past the rule.
+            "VSOCK_HIGH -1 1",
+            "THREAD_RAN",
+            "'Seccomp:\\t2'",
+            "'NoNewPrivs:\\t1'",
+            // The allowlist and the ENOSYS program.
+            "'Seccomp_filters:\\t2'",
+        ] {
+            assert!(out.stdout.contains(want), "root={root}: {want} in {out:#?}");
+        }
+    }
+    env.dev.run(&["sandbox", "rm", "esc-seccomp"]).ok();
+    assert_eq!(host_leftovers(&id), Vec::<String>::new());
+}

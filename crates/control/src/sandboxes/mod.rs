@@ -304,7 +304,7 @@ pub fn find_init_binary(configured: Option<&Path>) -> PathBuf {
         .and_then(|e| e.parent().map(Path::to_path_buf))
         .unwrap_or_default();
     let candidates = [
-        exe_dir.join("../x86_64-unknown-linux-gnu/release/airlock-init"),
+        exe_dir.join("../x86_64-unknown-linux-gnu/init/airlock-init"),
         exe_dir.join("airlock-init"),
     ];
     candidates

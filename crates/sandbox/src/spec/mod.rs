@@ -1,11 +1,12 @@
 //! The OCI runtime spec (`config.json`) of a sandbox.
 //!
 //! A [`Template`] holds everything that is the same for every sandbox of one
-//! backend (namespaces, seccomp profile, capabilities, masked paths, the
-//! standard mounts); it is built once per node. [`Template::render`] clones
-//! it and fills in the per-sandbox fields, so the hot path never rebuilds the
-//! ~400-rule seccomp profile.
+//! backend (namespaces, seccomp profile and its compiled programs,
+//! capabilities, masked paths, the standard mounts); it is built once per
+//! node. [`Template::render`] clones it and fills in the per-sandbox fields,
+//! so the hot path never rebuilds or compiles the ~300-call seccomp profile.
 
+pub mod bpf;
 mod mounts;
 pub mod seccomp;
 
@@ -31,6 +32,11 @@ pub const HOST_DIR: &str = "/run/airlock-host";
 pub const TOKEN_ENV: &str = "AIRLOCK_INIT_TOKEN";
 /// Name of the variable carrying the sandbox id (read by init).
 pub const SANDBOX_ID_ENV: &str = "AIRLOCK_SANDBOX_ID";
+/// Name of the variable telling init where its seccomp programs are: set,
+/// init installs them before anything else or exits.
+pub const SECCOMP_ENV: &str = "AIRLOCK_SECCOMP";
+/// File name of the compiled seccomp programs in the host directory.
+pub const SECCOMP_FILE: &str = "seccomp.bpf";
 /// First host uid/gid of a runc sandbox's user namespace: root inside is
 /// this uid outside, never host root.
 pub const HOST_ID_BASE: u32 = 100_000;
@@ -83,6 +89,10 @@ pub struct Template {
     base: Spec,
     /// Host processes the runtime itself needs beyond the workload's.
     pids_overhead: u32,
+    /// The seccomp profile, for a sandbox whose process is not init.
+    profile: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The profile compiled for init to install.
+    seccomp_bpf: Option<Vec<u8>>,
 }
 
 /// gVisor's host-side processes and threads live in the sandbox's cgroup:
@@ -116,9 +126,15 @@ impl Template {
         // filter. Its in-sandbox emulation of OCI seccomp (--oci-seccomp) is
         // not used: the 2022 release ignores errnoRet, so clone3 fails with
         // EPERM instead of ENOSYS and glibc cannot start threads.
-        if class == IsolationClass::Runc {
-            linux.set_seccomp(Some(seccomp::default_profile()));
-        }
+        // runc: compiled here once, installed by init (see `bpf`); a plain
+        // command instead of init gets the profile through the runtime.
+        let (profile, seccomp_bpf) = if class == IsolationClass::Runc {
+            let profile = seccomp::default_profile();
+            let bpf = bpf::compile(&profile)?;
+            (Some(profile), Some(bpf))
+        } else {
+            (None, None)
+        };
         if userns {
             let map = LinuxIdMappingBuilder::default()
                 .container_id(0u32)
@@ -142,7 +158,15 @@ impl Template {
         Ok(Self {
             base,
             pids_overhead,
+            profile,
+            seccomp_bpf,
         })
+    }
+
+    /// The compiled seccomp programs init must install (file format of
+    /// [`airlock_sys::seccomp`]), for backends that have a profile.
+    pub fn seccomp_bpf(&self) -> Option<&[u8]> {
+        self.seccomp_bpf.as_deref()
     }
 
     /// The spec of one sandbox.
@@ -154,9 +178,13 @@ impl Template {
             .to_owned();
         spec.set_root(Some(root))
             .set_hostname(Some(r.spec.hostname.clone()));
+        let mut env = r.env();
+        if self.seccomp_bpf.is_some() && r.spec.command.is_none() {
+            env.push(format!("{SECCOMP_ENV}={HOST_DIR}/{SECCOMP_FILE}"));
+        }
         if let Some(p) = spec.process_mut() {
             p.set_args(Some(r.args()));
-            p.set_env(Some(r.env()));
+            p.set_env(Some(env));
         }
         if let Some(m) = spec.mounts_mut() {
             m.extend(mounts::per_sandbox(r.paths, r.init_binary, r.image));
@@ -166,6 +194,9 @@ impl Template {
             limits.pids = limits.pids.saturating_add(self.pids_overhead);
             l.set_resources(Some(resources(&limits)));
             l.set_cgroups_path(Some(cgroups_path(r.cgroup_parent, r.spec)));
+            if r.spec.command.is_some() {
+                l.set_seccomp(self.profile.clone());
+            }
         }
         Ok(spec)
     }

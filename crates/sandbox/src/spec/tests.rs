@@ -48,7 +48,13 @@ fn runc_spec_has_userns_limits_and_init() {
     assert_eq!(l["resources"]["pids"]["limit"], 512);
     assert_eq!(l["resources"]["cpu"]["quota"], 200_000);
     assert_eq!(l["cgroupsPath"], "/airlock/node1/sb-test");
-    assert_eq!(l["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+    // The profile goes to init, compiled, not through the runtime.
+    assert!(l["seccomp"].is_null());
+    assert!(
+        v["process"]["env"]
+            .to_string()
+            .contains("AIRLOCK_SECCOMP=/run/airlock-host/seccomp.bpf")
+    );
     assert!(l["maskedPaths"].to_string().contains("/proc/kcore"));
     let p = &v["process"];
     assert_eq!(p["args"][0], INIT_PATH);
@@ -70,11 +76,39 @@ fn runc_spec_has_userns_limits_and_init() {
 }
 
 #[test]
+fn a_plain_command_gets_the_profile_through_the_runtime() {
+    // Without init nobody would install the compiled programs.
+    let id = SandboxId::new("sb-cmd").unwrap();
+    let mut sb = SandboxSpec::new(id.clone(), IsolationClass::Runc);
+    sb.command = Some(vec!["/bin/true".into()]);
+    let layout = NodeLayout::new("/state".into(), "/run/al".into());
+    let paths = layout.sandbox(&id);
+    let r = Render {
+        spec: &sb,
+        paths: &paths,
+        token: &InitToken::generate(),
+        init_binary: Path::new("/opt/airlock-init"),
+        image: &ImageMounts { ro_binds: vec![] },
+        cgroup_parent: "airlock/node1",
+    };
+    let v = serde_json::to_value(
+        Template::new(IsolationClass::Runc)
+            .unwrap()
+            .render(&r)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+    assert!(!v["process"]["env"].to_string().contains("AIRLOCK_SECCOMP"));
+}
+
+#[test]
 fn gvisor_spec_has_no_userns() {
     let v = render(IsolationClass::Gvisor);
     assert!(v["linux"]["uidMappings"].is_null());
     assert!(!v["linux"]["namespaces"].to_string().contains("\"user\""));
     assert!(v["linux"]["seccomp"].is_null());
+    assert!(!v["process"]["env"].to_string().contains("AIRLOCK_SECCOMP"));
     assert_eq!(
         v["linux"]["resources"]["pids"]["limit"],
         512 + GVISOR_PIDS_OVERHEAD

@@ -294,3 +294,30 @@ async fn dropping_a_session_kills_its_process() {
     })
     .await;
 }
+
+/// A sandbox meant to run under seccomp never runs without it: init exits
+/// with one line naming the problem when the programs are missing or damaged.
+#[test]
+fn init_refuses_to_start_without_its_seccomp_programs() {
+    let dir = tempfile::tempdir().unwrap();
+    let damaged = dir.path().join("damaged.bpf");
+    std::fs::write(&damaged, [5, 0, 0, 0, 1, 2]).unwrap();
+    for (path, why) in [
+        (
+            dir.path().join("missing.bpf"),
+            "cannot read the seccomp programs",
+        ),
+        (damaged, "are damaged: truncated program"),
+    ] {
+        let out = std::process::Command::new(crate::fixture::init_bin())
+            .env_clear()
+            .env("AIRLOCK_INIT_TOKEN", "t")
+            .env("AIRLOCK_SECCOMP", &path)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}

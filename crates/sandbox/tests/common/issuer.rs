@@ -25,7 +25,7 @@ pub fn init_bin() -> PathBuf {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let target =
             std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), PathBuf::from);
-        let bin = target.join("x86_64-unknown-linux-gnu/release/airlock-init");
+        let bin = target.join("x86_64-unknown-linux-gnu/init/airlock-init");
         if !bin.exists() {
             let out = Command::new(root.join("scripts/build-init.sh"))
                 .stderr(Stdio::inherit())

@@ -99,12 +99,18 @@ async fn host_processes_are_invisible() {
     }
 }
 
+/// Run as a plain command (PID 1 instead of init), so the runtime applies
+/// the profile; init's own path is tested end to end in the CLI's escape
+/// battery.
 const PRIVILEGED_CALLS: &str =
     "unshare -U true 2>/dev/null && echo UNSHARE_OK || echo UNSHARE_BLOCKED
     mount -t tmpfs none /tmp 2>/dev/null && echo MOUNT_OK || echo MOUNT_BLOCKED
     python3 -c 'import ctypes; l=ctypes.CDLL(None, use_errno=True); \
       r=l.syscall(250, 0, 0, 0, 0, 0); print(\"KEYCTL\", r, ctypes.get_errno()); \
-      r=l.syscall(101, 0, 0, 0, 0); print(\"PTRACE\", r, ctypes.get_errno())'";
+      r=l.syscall(101, 0, 0, 0, 0); print(\"PTRACE\", r, ctypes.get_errno()); \
+      r=l.syscall(435, 0, 0); print(\"CLONE3\", r, ctypes.get_errno()); \
+      r=l.syscall(41, 40, 1, 0); print(\"VSOCK\", r, ctypes.get_errno()); \
+      import threading; t=threading.Thread(target=lambda: print(\"THREAD_RAN\")); t.start(); t.join()'";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runc_seccomp_blocks_namespaces_mounts_keyrings_and_ptrace() {
@@ -115,6 +121,10 @@ async fn runc_seccomp_blocks_namespaces_mounts_keyrings_and_ptrace() {
         "MOUNT_BLOCKED",
         "KEYCTL -1 1",
         "PTRACE -1 1",
+        // ENOSYS, so libc falls back to clone, whose flags are checked.
+        "CLONE3 -1 38",
+        "VSOCK -1 1",
+        "THREAD_RAN",
     ] {
         assert!(out.contains(want), "{want} not in {out}");
     }
