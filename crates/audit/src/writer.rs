@@ -7,7 +7,7 @@
 //! disk says so. The in-memory frontier advances only after a successful
 //! commit, so a failed batch leaves neither rows nor hashes behind.
 //!
-//! A lone caller commits on its own thread instead ([`Writer::try_inline`]):
+//! A lone caller commits on its own thread instead ([`Shared::try_inline`]):
 //! when nobody else has appended concurrently for a while, handing the event
 //! to the writer thread and back costs two thread wake-ups, which in a VM
 //! cost about as much as the sync itself. The writer's state sits behind one

@@ -47,6 +47,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<u8>> {
         .filter(|r| r.action() == LinuxSeccompAction::ScmpActErrno)
         .map(|r| r.errno_ret().unwrap_or(default_errno))
         .collect();
+    errnos.sort_unstable();
     errnos.dedup();
     for errno in errnos {
         let refused: Vec<&LinuxSyscall> = rules
