@@ -127,6 +127,7 @@ impl AuditLog {
             interval: options.checkpoint_interval,
             stats: stats.clone(),
             tuner: Default::default(),
+            appending: Default::default(),
         };
         let shared = Arc::new(Shared::new(writer));
         let thread = {

@@ -14,7 +14,7 @@
 //! mutex, so the thread and an inline caller never commit at the same time.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -179,6 +179,9 @@ pub(crate) struct Writer {
     pub interval: Duration,
     pub stats: Arc<Stats>,
     pub tuner: Tuner,
+    /// Set while a batch is being written and synced (not while its waiters
+    /// are answered): a caller who finds the lock taken then has company.
+    pub appending: Arc<AtomicBool>,
 }
 
 /// What the writer thread and inline callers share.
@@ -191,19 +194,18 @@ pub(crate) struct Shared {
     /// sign of a concurrent caller pushes it [`INLINE_AFTER_QUIET_COMMITS`]
     /// ahead, so concurrent callers go back to sharing syncs.
     inline_from: AtomicU64,
-    /// Set while a batch of appends is being committed (by either side):
-    /// a caller who finds the lock taken for that has company.
-    appending: AtomicBool,
+    /// [`Writer::appending`], readable without the lock.
+    appending: Arc<AtomicBool>,
 }
 
 impl Shared {
     pub fn new(writer: Writer) -> Self {
         Self {
             stats: writer.stats.clone(),
+            appending: writer.appending.clone(),
             writer: Mutex::new(writer),
             queue: Queue::default(),
             inline_from: AtomicU64::new(0),
-            appending: AtomicBool::new(false),
         }
     }
 
@@ -260,8 +262,7 @@ impl Shared {
                     if count_appends(&reqs) > 1 {
                         self.saw_concurrency();
                     }
-                    let mut w = self.lock()?;
-                    self.handle_batch(&mut w, reqs);
+                    self.lock()?.handle_batch(reqs);
                 }
             }
         }
@@ -278,12 +279,21 @@ impl Shared {
         if self.commits() < self.inline_from.load(Ordering::Relaxed) {
             return Err(tails);
         }
-        let Ok(mut w) = self.writer.try_lock() else {
-            // Taken for a checkpoint is no sign of company; for appends it is.
-            if self.appending.load(Ordering::Relaxed) {
+        let mut w = match self.writer.try_lock() {
+            Ok(w) => w,
+            // Held while a batch is written and synced: someone else is
+            // appending, so share their next sync instead.
+            Err(TryLockError::WouldBlock) if self.appending.load(Ordering::Relaxed) => {
                 self.saw_concurrency();
+                return Err(tails);
             }
-            return Err(tails);
+            // Held for a checkpoint or for answering waiters (this caller's
+            // own previous append, often): no company, wait for it.
+            Err(TryLockError::WouldBlock) => match self.writer.lock() {
+                Ok(w) => w,
+                Err(_) => return Err(tails),
+            },
+            Err(TryLockError::Poisoned(_)) => return Err(tails),
         };
         if !self.queue.is_empty() {
             drop(w);
@@ -291,26 +301,16 @@ impl Shared {
             return Err(tails);
         }
         let (reply, rx) = std::sync::mpsc::sync_channel(1);
-        self.handle_batch(
-            &mut w,
-            vec![Request::Append {
-                tails,
-                reply: Reply::Blocking(reply),
-            }],
-        );
+        w.handle_batch(vec![Request::Append {
+            tails,
+            reply: Reply::Blocking(reply),
+        }]);
         drop(w);
         let result = rx.try_recv().unwrap_or(Err(AuditError::Closed));
         if result.is_ok() {
             self.stats.inline_commits.fetch_add(1, Ordering::Relaxed);
         }
         Ok(result)
-    }
-
-    /// Commits `reqs` with the writer's lock held.
-    fn handle_batch(&self, w: &mut Writer, reqs: Vec<Request>) {
-        self.appending.store(true, Ordering::Relaxed);
-        w.handle_batch(reqs);
-        self.appending.store(false, Ordering::Relaxed);
     }
 
     fn commits(&self) -> u64 {
@@ -372,7 +372,10 @@ impl Writer {
                 seq += 1;
             }
         }
-        match self.store.append(&entries) {
+        self.appending.store(true, Ordering::Relaxed);
+        let written = self.store.append(&entries);
+        self.appending.store(false, Ordering::Relaxed);
+        match written {
             Ok(()) => self.committed(appends, &entries),
             Err(e) => self.failed(appends, e),
         }

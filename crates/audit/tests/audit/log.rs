@@ -77,8 +77,9 @@ async fn concurrent_appends_share_commits() {
         "{} commits for {n} concurrent appends: group commit is not batching",
         stats.commits
     );
-    // Concurrent callers go through the writer thread, not one sync each.
-    assert!(stats.inline_commits <= 2, "{stats:?}");
+    // Concurrent callers go through the writer thread, not one sync each
+    // (the first few may commit alone before any of them sees company).
+    assert!(stats.inline_commits <= 8, "{stats:?}");
     drop(log);
     assert!(verify_store(&t.path, &verifier()).unwrap().is_ok());
 }
@@ -91,9 +92,7 @@ fn a_lone_caller_commits_on_its_own_thread_until_others_come() {
         log.append_blocking(event(i)).unwrap();
     }
     let alone = log.stats();
-    // (The first may find the writer thread still starting, holding the lock.)
-    assert_eq!(alone.commits, 20, "{alone:?}");
-    assert!(alone.inline_commits >= 19, "{alone:?}");
+    assert_eq!((alone.commits, alone.inline_commits), (20, 20), "{alone:?}");
     // Concurrent callers: the writer thread gathers them into shared syncs,
     // and inline commits stay off while they keep coming.
     std::thread::scope(|s| {
