@@ -143,6 +143,10 @@ impl SandboxPaths {
     pub fn proxy_sock(&self) -> PathBuf {
         self.host().join("proxy.sock")
     }
+    /// The compiled seccomp programs init installs (runc).
+    pub fn seccomp(&self) -> PathBuf {
+        self.host().join(crate::spec::SECCOMP_FILE)
+    }
     /// init's stdout and stderr.
     pub fn init_log(&self) -> PathBuf {
         self.dir.join("init.log")

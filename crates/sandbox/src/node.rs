@@ -261,7 +261,7 @@ impl Node {
         })?;
         write_spec(paths, &oci)?;
         if let Some(bpf) = template.seccomp_bpf() {
-            let path = paths.host().join(crate::spec::SECCOMP_FILE);
+            let path = paths.seccomp();
             std::fs::write(&path, bpf)
                 .map_err(SandboxError::io(format!("writing {}", path.display())))?;
         }

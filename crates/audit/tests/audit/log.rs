@@ -6,7 +6,7 @@ use std::time::Duration;
 use airlock_audit::file::FileStore;
 use airlock_audit::{AuditError, AuditEvent, AuditLog, EventCode, LogOptions, verify_store};
 
-use crate::util::{ORIGIN, TestLog, append_range, event, signer, verifier};
+use crate::util::{ORIGIN, TestLog, append_concurrently, append_range, event, signer, verifier};
 
 #[test]
 fn appends_get_consecutive_seqs_and_survive_reopen() {
@@ -95,16 +95,7 @@ fn a_lone_caller_commits_on_its_own_thread_until_others_come() {
     assert_eq!((alone.commits, alone.inline_commits), (20, 20), "{alone:?}");
     // Concurrent callers: the writer thread gathers them into shared syncs,
     // and inline commits stay off while they keep coming.
-    std::thread::scope(|s| {
-        for w in 0..8 {
-            let log = log.clone();
-            s.spawn(move || {
-                for i in 0..50 {
-                    log.append_blocking(event(100 + w * 50 + i)).unwrap();
-                }
-            });
-        }
-    });
+    append_concurrently(&log, 8, 50, 100);
     let busy = log.stats();
     assert_eq!(busy.events, 420);
     assert!(busy.commits - alone.commits < 400 / 2, "{busy:?}");
@@ -117,16 +108,7 @@ fn a_lone_caller_commits_on_its_own_thread_until_others_come() {
 fn concurrent_threads_share_commits() {
     let t = TestLog::new();
     let log = t.open();
-    std::thread::scope(|s| {
-        for w in 0..16 {
-            let log = log.clone();
-            s.spawn(move || {
-                for i in 0..25 {
-                    log.append_blocking(event(w * 25 + i)).unwrap();
-                }
-            });
-        }
-    });
+    append_concurrently(&log, 16, 25, 0);
     let stats = log.stats();
     assert_eq!(stats.events, 400);
     assert!(stats.commits < 400, "{stats:?}");

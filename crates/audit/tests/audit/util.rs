@@ -101,6 +101,21 @@ pub fn append_range(log: &AuditLog, from: usize, to: usize) {
     assert_eq!(receipts.first().map(|r| r.seq), Some(from as u64));
 }
 
+/// `writers` threads each append `each` events one at a time, waiting for
+/// each; event numbers start at `first`.
+pub fn append_concurrently(log: &AuditLog, writers: usize, each: usize, first: usize) {
+    std::thread::scope(|s| {
+        for w in 0..writers {
+            let log = log.clone();
+            s.spawn(move || {
+                for i in 0..each {
+                    log.append_blocking(event(first + w * each + i)).unwrap();
+                }
+            });
+        }
+    });
+}
+
 /// A log of `n` events with a checkpoint every `every` events.
 pub fn filled(n: usize, every: usize) -> TestLog {
     let t = TestLog::new();

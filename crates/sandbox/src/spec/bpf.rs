@@ -13,6 +13,8 @@
 //! ENOSYS). Installed in that order, the second one's errno wins where
 //! both refuse.
 
+use std::collections::BTreeMap;
+
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator, LinuxSyscall};
 use serde_json::{Value, json};
 
@@ -32,44 +34,22 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<u8>> {
         LinuxSeccompAction::ScmpActErrno => profile.default_errno_ret().unwrap_or(1),
         other => return Err(unsupported(format!("default action {other:?}"))),
     };
-    let rules = profile.syscalls().clone().unwrap_or_default();
-    let allowed: Vec<&LinuxSyscall> = rules
-        .iter()
-        .filter(|r| r.action() == LinuxSeccompAction::ScmpActAllow)
-        .collect();
-    let mut filters = vec![filter(
-        &allowed,
-        json!({"errno": default_errno}),
-        json!("allow"),
-    )?];
-    let mut errnos: Vec<u32> = rules
-        .iter()
-        .filter(|r| r.action() == LinuxSeccompAction::ScmpActErrno)
-        .map(|r| r.errno_ret().unwrap_or(default_errno))
-        .collect();
-    errnos.sort_unstable();
-    errnos.dedup();
-    for errno in errnos {
-        let refused: Vec<&LinuxSyscall> = rules
-            .iter()
-            .filter(|r| {
-                r.action() == LinuxSeccompAction::ScmpActErrno
-                    && r.errno_ret().unwrap_or(default_errno) == errno
-            })
-            .collect();
-        filters.push(filter(&refused, json!("allow"), json!({"errno": errno}))?);
-    }
-    if let Some(r) = rules.iter().find(|r| {
-        !matches!(
-            r.action(),
-            LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActErrno
-        )
-    }) {
-        return Err(unsupported(format!("action {:?}", r.action())));
+    let mut allowed = Vec::new();
+    let mut refused: BTreeMap<u32, Vec<&LinuxSyscall>> = BTreeMap::new();
+    for rule in profile.syscalls().as_deref().unwrap_or_default() {
+        match rule.action() {
+            LinuxSeccompAction::ScmpActAllow => allowed.push(rule),
+            LinuxSeccompAction::ScmpActErrno => refused
+                .entry(rule.errno_ret().unwrap_or(default_errno))
+                .or_default()
+                .push(rule),
+            other => return Err(unsupported(format!("action {other:?}"))),
+        }
     }
     let mut out = Vec::new();
-    for f in filters {
-        f.encode(&mut out);
+    filter(&allowed, json!({"errno": default_errno}), json!("allow"))?.encode(&mut out);
+    for (errno, rules) in refused {
+        filter(&rules, json!("allow"), json!({"errno": errno}))?.encode(&mut out);
     }
     Ok(out)
 }
