@@ -14,7 +14,7 @@
 use std::io;
 
 /// Largest program the kernel accepts (`BPF_MAXINSNS`).
-const MAX_INSNS: usize = 4096;
+pub const MAX_INSNS: usize = 4096;
 /// Bytes of one instruction.
 const INSN_BYTES: usize = 8;
 
@@ -26,6 +26,11 @@ impl Program {
     /// A program from `(code, jt, jf, k)` instructions.
     pub fn new(insns: impl IntoIterator<Item = (u16, u8, u8, u32)>) -> Self {
         Self(insns.into_iter().collect())
+    }
+
+    /// The instructions, `(code, jt, jf, k)`.
+    pub fn insns(&self) -> &[(u16, u8, u8, u32)] {
+        &self.0
     }
 
     /// Instructions in the program.

@@ -137,7 +137,11 @@ pub fn default_profile() -> LinuxSeccomp {
     profile
 }
 
-fn syscall(names: &[&str], action: LinuxSeccompAction, args: Vec<LinuxSeccompArg>) -> LinuxSyscall {
+pub(crate) fn syscall(
+    names: &[&str],
+    action: LinuxSeccompAction,
+    args: Vec<LinuxSeccompArg>,
+) -> LinuxSyscall {
     let mut s = LinuxSyscall::default();
     s.set_names(names.iter().map(|n| n.to_string()).collect())
         .set_action(action)
@@ -149,7 +153,7 @@ fn allow_if(name: &str, a: LinuxSeccompArg) -> LinuxSyscall {
     syscall(&[name], LinuxSeccompAction::ScmpActAllow, vec![a])
 }
 
-fn arg(index: usize, value: u64, op: LinuxSeccompOperator) -> LinuxSeccompArg {
+pub(crate) fn arg(index: usize, value: u64, op: LinuxSeccompOperator) -> LinuxSeccompArg {
     LinuxSeccompArgBuilder::default()
         .index(index)
         .value(value)
