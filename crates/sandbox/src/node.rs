@@ -10,12 +10,15 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use airlock_core::{IsolationClass, SandboxId};
 use tracing::{info, warn};
 
 use crate::backend::{self, Backend, BackendStatus};
+use crate::channel::{
+    ChannelConfig, ChannelError, ChannelSocket, InitConn, Issuer, listen, listen_on,
+};
 use crate::config::{BackendChoice, NodeConfig, SandboxSpec};
 use crate::error::{Result, SandboxError};
 use crate::image::{Image, ImageInfo, ImageStore};
@@ -58,6 +61,41 @@ pub struct SandboxHandle {
     /// runc, `None` for gVisor (its gofer connects as host root). Pass it to
     /// `channel::ChannelConfig::owner`, and use it for `proxy.sock` too.
     pub socket_owner: Option<(u32, u32)>,
+    /// `ctl.sock`, bound before the runtime started (`None` after a
+    /// reattach, or once [`SandboxHandle::listen`] took it).
+    channel_socket: Option<ChannelSocket>,
+}
+
+impl SandboxHandle {
+    /// What the channel listener needs to know about this sandbox.
+    pub fn channel_config(&self) -> ChannelConfig {
+        ChannelConfig {
+            sandbox_id: self.id.clone(),
+            token: self.token.clone(),
+            socket: self.paths.ctl_sock(),
+            owner: self.socket_owner,
+        }
+    }
+
+    /// Takes `ctl.sock` as bound at creation, for a caller that speaks on
+    /// it without [`SandboxHandle::listen`].
+    pub fn take_channel_socket(&mut self) -> Option<ChannelSocket> {
+        self.channel_socket.take()
+    }
+
+    /// Listens for init on `ctl.sock`: on the socket bound at creation if
+    /// this handle still holds it (init may already be waiting in its
+    /// backlog), else on a fresh one. Must be called inside a tokio runtime.
+    pub fn listen(
+        &mut self,
+        issuer: Arc<dyn Issuer>,
+    ) -> std::result::Result<InitConn, ChannelError> {
+        let config = self.channel_config();
+        match self.channel_socket.take() {
+            Some(socket) => listen_on(socket, config, issuer),
+            None => listen(config, issuer),
+        }
+    }
 }
 
 impl Node {
@@ -204,6 +242,7 @@ impl Node {
             paths,
             token,
             socket_owner: shift.then_some((HOST_ID_BASE, HOST_ID_BASE)),
+            channel_socket: None,
         })
     }
 
@@ -265,6 +304,12 @@ impl Node {
             std::fs::write(&path, bpf)
                 .map_err(SandboxError::io(format!("writing {}", path.display())))?;
         }
+        let owner = shift.then_some((HOST_ID_BASE, HOST_ID_BASE));
+        // Bound before the runtime starts: init's first connect then succeeds.
+        let ctl_sock = paths.ctl_sock();
+        let channel_socket = ChannelSocket::bind(&ctl_sock, owner).map_err(SandboxError::io(
+            format!("listening on {}", ctl_sock.display()),
+        ))?;
         backend.start(spec.id.as_str(), paths).await?;
         record.pids = cgroup::pids(&self.layout.cgroup_parent(), spec.id.as_str());
         inventory::write_record(paths, &record)?;
@@ -273,7 +318,8 @@ impl Node {
             class: spec.backend,
             paths: paths.clone(),
             token,
-            socket_owner: shift.then_some((HOST_ID_BASE, HOST_ID_BASE)),
+            socket_owner: owner,
+            channel_socket: Some(channel_socket),
         })
     }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airlock_core::{SandboxId, UserName};
-use airlock_sandbox::channel::{ChannelConfig, InitConn, listen};
+use airlock_sandbox::channel::InitConn;
 use airlock_sandbox::{Node, NodeConfig, SandboxHandle, SandboxSpec};
 use tokio::sync::{Notify, OnceCell};
 
@@ -99,11 +99,12 @@ impl Sandboxes {
                 .map_err(ApiError::Unavailable)?;
         self.lock_identities().insert(id.clone(), identity);
         let class = spec.backend;
-        let handle = node.create(spec).await.map_err(sandbox_error)?;
-        let config = channel_config(&handle);
+        let mut handle = node.create(spec).await.map_err(sandbox_error)?;
         let started = async {
             self.open_way_out(&handle, owner, class, profile)?;
-            let conn = listen(config, self.issuer.clone()).map_err(ApiError::internal)?;
+            let conn = handle
+                .listen(self.issuer.clone())
+                .map_err(ApiError::internal)?;
             match tokio::time::timeout(INIT_READY_TIMEOUT, conn.ready()).await {
                 Ok(Ok(())) => Ok(conn),
                 Ok(Err(e)) => Err(ApiError::internal(format!("init did not start: {e}"))),
@@ -137,10 +138,11 @@ impl Sandboxes {
     pub async fn reattach(&self, sb: &airlock_store::SandboxRecord) -> Result<(), ApiError> {
         let id = &sb.id;
         let node = self.node().await?;
-        let handle = node.reattach(id).map_err(sandbox_error)?;
+        let mut handle = node.reattach(id).map_err(sandbox_error)?;
         self.open_way_out(&handle, &sb.owner, sb.backend, sb.profile.clone())?;
-        let conn =
-            listen(channel_config(&handle), self.issuer.clone()).map_err(ApiError::internal)?;
+        let conn = handle
+            .listen(self.issuer.clone())
+            .map_err(ApiError::internal)?;
         self.lock_conns().insert(id.clone(), conn);
         Ok(())
     }
@@ -259,15 +261,6 @@ fn bind_owned(path: &Path, owner: Option<(u32, u32)>) -> std::io::Result<tokio::
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
     tokio::net::UnixListener::from_std(listener)
-}
-
-fn channel_config(h: &SandboxHandle) -> ChannelConfig {
-    ChannelConfig {
-        sandbox_id: h.id.clone(),
-        token: h.token.clone(),
-        socket: h.paths.ctl_sock(),
-        owner: h.socket_owner,
-    }
 }
 
 /// A node error as the API reports it: the user's mistakes are 400s.

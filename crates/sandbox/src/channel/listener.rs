@@ -1,7 +1,7 @@
 //! Accepting init: bind `ctl.sock`, check the hello, hand the connection to
 //! the [`InitConn`] and serve init's identity requests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,7 +44,20 @@ pub struct ChannelConfig {
 /// socket file) for as long as the returned handle (or a clone) lives.
 /// Must be called inside a tokio runtime.
 pub fn listen(config: ChannelConfig, issuer: Arc<dyn Issuer>) -> Result<InitConn, ChannelError> {
-    let listener = bind(&config)?;
+    let socket =
+        ChannelSocket::bind(&config.socket, config.owner).map_err(listen_error(&config.socket))?;
+    listen_on(socket, config, issuer)
+}
+
+/// [`listen`] on a socket bound earlier: a node binds `ctl.sock` before it
+/// starts the runtime, so init's first connect succeeds (it waits in the
+/// backlog) instead of retrying until the host listens.
+pub fn listen_on(
+    socket: ChannelSocket,
+    config: ChannelConfig,
+    issuer: Arc<dyn Issuer>,
+) -> Result<InitConn, ChannelError> {
+    let listener = socket.into_tokio().map_err(listen_error(&config.socket))?;
     let inner = Inner::new(config.sandbox_id.clone(), config.socket.clone());
     let weak = Arc::downgrade(&inner);
     let task = tokio::spawn(async move {
@@ -77,23 +90,45 @@ pub fn listen(config: ChannelConfig, issuer: Arc<dyn Issuer>) -> Result<InitConn
     Ok(InitConn::from_inner(inner))
 }
 
-fn bind(config: &ChannelConfig) -> Result<UnixListener, ChannelError> {
-    let err = |source| ChannelError::Listen {
-        path: config.socket.display().to_string(),
+fn listen_error(path: &Path) -> impl FnOnce(std::io::Error) -> ChannelError + '_ {
+    move |source| ChannelError::Listen {
+        path: path.display().to_string(),
         source,
-    };
-    if let Ok(meta) = std::fs::symlink_metadata(&config.socket)
-        && std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type())
-    {
-        std::fs::remove_file(&config.socket).map_err(err)?;
     }
-    let listener = UnixListener::bind(&config.socket).map_err(err)?;
-    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o600);
-    std::fs::set_permissions(&config.socket, mode).map_err(err)?;
-    if let Some((uid, gid)) = config.owner {
-        std::os::unix::fs::chown(&config.socket, Some(uid), Some(gid)).map_err(err)?;
+}
+
+/// `ctl.sock`, bound and listening, not yet accepting.
+#[derive(Debug)]
+pub struct ChannelSocket(std::os::unix::net::UnixListener);
+
+impl ChannelSocket {
+    /// Binds `path` (replacing a stale socket file), mode 0600, owned by
+    /// `owner` when given (see [`ChannelConfig::owner`]).
+    pub fn bind(path: &Path, owner: Option<(u32, u32)>) -> std::io::Result<Self> {
+        if let Ok(meta) = std::fs::symlink_metadata(path)
+            && std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type())
+        {
+            std::fs::remove_file(path)?;
+        }
+        let listener = std::os::unix::net::UnixListener::bind(path)?;
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+        std::fs::set_permissions(path, mode)?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+        }
+        Ok(Self(listener))
     }
-    Ok(listener)
+
+    /// The bound socket, for a caller that accepts on it itself.
+    pub fn into_std(self) -> std::os::unix::net::UnixListener {
+        self.0
+    }
+
+    /// Hands the socket to the tokio runtime (must be called inside one).
+    fn into_tokio(self) -> std::io::Result<UnixListener> {
+        self.0.set_nonblocking(true)?;
+        UnixListener::from_std(self.0)
+    }
 }
 
 /// Checks the hello; on success the connection becomes the sandbox's

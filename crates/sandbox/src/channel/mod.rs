@@ -32,4 +32,4 @@ pub use conn::InitConn;
 pub use error::ChannelError;
 pub use exec::{ExecEvent, ExecInput, ExecOutput, ExecSession};
 pub use issuer::{IssuedJwt, IssuedSvid, Issuer, JwtBundle};
-pub use listener::{ChannelConfig, listen};
+pub use listener::{ChannelConfig, ChannelSocket, listen, listen_on};

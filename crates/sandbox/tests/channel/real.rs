@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use airlock_core::{IsolationClass, SandboxId};
 use airlock_sandbox::channel::{
-    ChannelConfig, CopyFormat, ExecRequest, ExitStatus, InitConn, SvcRequest, Tty, User, listen,
+    CopyFormat, ExecRequest, ExitStatus, InitConn, SvcRequest, Tty, User,
 };
 use airlock_sandbox::{Node, NodeConfig, SandboxHandle, SandboxSpec};
 
@@ -49,19 +49,13 @@ impl Real {
             );
         }
         let id = SandboxId::new(format!("sb-ch{}", class.as_str())).unwrap();
-        let handle = node
+        let mut handle = node
             .create(SandboxSpec::new(id.clone(), class))
             .await
             .unwrap();
         // Short-lived SVIDs, so that a rotation happens during the checks.
         let issuer = TestIssuer::new(Duration::from_secs(8));
-        let config = ChannelConfig {
-            sandbox_id: id,
-            token: handle.token.clone(),
-            socket: handle.paths.ctl_sock(),
-            owner: handle.socket_owner,
-        };
-        let conn = listen(config, issuer.clone()).unwrap();
+        let conn = handle.listen(issuer.clone()).unwrap();
         let ready = tokio::time::timeout(Duration::from_secs(20), conn.ready()).await;
         let real = Self {
             node,

@@ -150,15 +150,20 @@ for i in range(200):
     except OSError:
         time.sleep(0.05)
 s.sendall(b'hello'); print('sent')\"";
-        let h = t.start(class, script, Limits::default()).await;
-        // As the channel module binds it: 0600, owned by root-inside's host uid.
-        let sock = h.paths.ctl_sock();
-        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
-        if let Some((uid, gid)) = h.socket_owner {
-            std::os::unix::fs::chown(&sock, Some(uid), Some(gid)).unwrap();
-        }
-        std::fs::set_permissions(&sock, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .unwrap();
+        let mut h = t.start(class, script, Limits::default()).await;
+        // As the node bound it before the runtime started: 0600, owned by
+        // root-inside's host uid.
+        let meta = std::fs::metadata(h.paths.ctl_sock()).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(meta.mode() & 0o777, 0o600, "{class}");
+        let owner = h.socket_owner.unwrap_or((0, 0));
+        assert_eq!((meta.uid(), meta.gid()), owner, "{class}");
+        let listener = h
+            .take_channel_socket()
+            .expect("bound at creation")
+            .into_std();
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::UnixListener::from_std(listener).unwrap();
         let (mut conn, _) =
             tokio::time::timeout(std::time::Duration::from_secs(30), listener.accept())
                 .await
