@@ -259,7 +259,9 @@ fn ssh_carries_the_terminal_size_and_its_changes() {
         env.create(&name, backend, &[]);
         // The markers are computed by the shell, so the terminal's echo of
         // the typed line (which holds the expression) does not match them.
-        // gVisor takes a moment to pass a resize on: wait 2 s.
+        // The resize travels on its own (the CLI's SIGWINCH task), the typed
+        // line on stdin: a short pause keeps them in order. The new size must
+        // be in effect within it, on both backends.
         let steps = serde_json::json!([
             ["size", 31, 101],
             ["sleep", 1.0],
@@ -267,7 +269,7 @@ fn ssh_carries_the_terminal_size_and_its_changes() {
             ["wait", "-2done"],
             ["size", 42, 123],
             ["winch"],
-            ["sleep", 2.0],
+            ["sleep", 0.5],
             ["type", "echo second-$(stty size | tr ' ' x)-$((1+2))over\n"],
             ["wait", "-3over"],
             ["type", "exit\n"],
