@@ -189,10 +189,11 @@ fn main() {
     decide_cost(&decider);
     let upstream = rt.block_on(serve_upstream());
     let url = format!("http://127.0.0.1:{upstream}/hello");
+    let log = durable_log(dir.path());
     let (durable_port, _a) = rt.block_on(start_proxy(
         upstream,
         decider.clone(),
-        durable_sink(dir.path()),
+        Arc::new(AuditLogSink::new(log.clone())),
     ));
     let (null_port, _b) = rt.block_on(start_proxy(upstream, decider.clone(), Arc::new(NullSink)));
     let mut squid = Squid::start(dir.path());
@@ -211,30 +212,38 @@ fn main() {
         "| path | p50 latency, 1 connection | p99 | added p50 vs direct | req/s, {conns} connections |"
     );
     println!("| --- | --- | --- | --- | --- |");
-    let direct = measure(&url, None, secs, conns);
+    let direct = measure(&url, None, secs, conns, None);
     let rows = [
         ("direct", direct.clone()),
         (
             "airlock, durable audit log",
-            measure(&url, Some(durable_port), secs, conns),
+            measure(&url, Some(durable_port), secs, conns, Some(&log)),
         ),
         (
             "airlock, no-op audit sink",
-            measure(&url, Some(null_port), secs, conns),
+            measure(&url, Some(null_port), secs, conns, None),
         ),
-        ("squid", measure(&url, Some(squid.port), secs, conns)),
+        ("squid", measure(&url, Some(squid.port), secs, conns, None)),
     ];
-    for (name, m) in rows {
+    for (name, m) in &rows {
         let added = m.p50_us - direct.p50_us;
         println!(
             "| {name} | {:.0} µs | {:.0} µs | {added:+.0} µs | {:.0} |",
             m.p50_us, m.p99_us, m.rps
         );
     }
+    for (name, m) in &rows {
+        if let Some(c) = &m.commits {
+            println!(
+                "\n{name}, {conns} connections: {:.1} events per commit, {:.0} µs per commit (write and sync)",
+                c.per_commit, c.commit_us
+            );
+        }
+    }
     squid.stop();
 }
 
-fn durable_sink(dir: &std::path::Path) -> Arc<dyn AuditSink> {
+fn durable_log(dir: &std::path::Path) -> Arc<AuditLog> {
     let origin = "bench.airlock/audit";
     let log = AuditLog::open(
         &dir.join("audit"),
@@ -242,7 +251,7 @@ fn durable_sink(dir: &std::path::Path) -> Arc<dyn AuditSink> {
         origin,
     )
     .unwrap();
-    Arc::new(AuditLogSink::new(Arc::new(log)))
+    Arc::new(log)
 }
 
 /// A keep-alive HTTP/1.1 server answering 13 bytes.
@@ -293,16 +302,41 @@ struct Measurement {
     p50_us: f64,
     p99_us: f64,
     rps: f64,
+    /// How the audit log committed during the throughput run.
+    commits: Option<CommitStats>,
 }
 
-/// Latency with one keep-alive connection, then throughput with `conns`.
-fn measure(url: &str, proxy: Option<u16>, secs: u64, conns: u64) -> Measurement {
+#[derive(Debug, Clone)]
+struct CommitStats {
+    per_commit: f64,
+    commit_us: f64,
+}
+
+/// Latency with one keep-alive connection, then throughput with `conns`,
+/// with the group commit of `audit` (when given) during the latter.
+fn measure(
+    url: &str,
+    proxy: Option<u16>,
+    secs: u64,
+    conns: u64,
+    audit: Option<&AuditLog>,
+) -> Measurement {
     let latency = wrk(url, proxy, secs, 1, 1);
+    let before = audit.map(AuditLog::stats);
     let throughput = wrk(url, proxy, secs, 2, conns);
+    let commits = audit.zip(before).map(|(log, before)| {
+        let after = log.stats();
+        let n = (after.commits - before.commits).max(1) as f64;
+        CommitStats {
+            per_commit: (after.events - before.events) as f64 / n,
+            commit_us: (after.commit_micros - before.commit_micros) as f64 / n,
+        }
+    });
     Measurement {
         p50_us: percentile(&latency, "50%"),
         p99_us: percentile(&latency, "99%"),
         rps: requests_per_sec(&throughput),
+        commits,
     }
 }
 
