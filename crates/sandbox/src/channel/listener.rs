@@ -119,13 +119,9 @@ impl ChannelSocket {
         Ok(Self(listener))
     }
 
-    /// The bound socket, for a caller that accepts on it itself.
-    pub fn into_std(self) -> std::os::unix::net::UnixListener {
-        self.0
-    }
-
-    /// Hands the socket to the tokio runtime (must be called inside one).
-    fn into_tokio(self) -> std::io::Result<UnixListener> {
+    /// Hands the socket to the tokio runtime (must be called inside one),
+    /// for [`listen_on`] or a caller that accepts on it itself.
+    pub fn into_tokio(self) -> std::io::Result<UnixListener> {
         self.0.set_nonblocking(true)?;
         UnixListener::from_std(self.0)
     }

@@ -161,9 +161,8 @@ s.sendall(b'hello'); print('sent')\"";
         let listener = h
             .take_channel_socket()
             .expect("bound at creation")
-            .into_std();
-        listener.set_nonblocking(true).unwrap();
-        let listener = tokio::net::UnixListener::from_std(listener).unwrap();
+            .into_tokio()
+            .unwrap();
         let (mut conn, _) =
             tokio::time::timeout(std::time::Duration::from_secs(30), listener.accept())
                 .await
