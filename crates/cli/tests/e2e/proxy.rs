@@ -345,7 +345,26 @@ fn the_way_out_comes_back_with_the_server_after_a_restart() {
 #[test]
 fn an_expired_sandbox_gets_nothing_more_through() {
     let w = World::new();
-    let sb = w.create("brief", "runc", &["--ttl", "5s"]);
+    // Whether a request reaches the proxy between the expiry and the
+    // sandbox's end (which comes within milliseconds) depends on the
+    // machine's load; every attempt checks that nothing got through, and
+    // an attempt where no request fell on either side of the expiry is
+    // run again.
+    let caught = ["brief", "brief2", "brief3"]
+        .into_iter()
+        .any(|name| expire_under_fire(&w, name));
+    assert!(
+        caught,
+        "in three attempts no request reached the proxy both before and after the expiry"
+    );
+}
+
+/// Requests on kept-alive connections across the expiry of sandbox `name`:
+/// asserts that policy decided only before the expiry, the sandbox's end
+/// after it, and that the sandbox left nothing behind. True when requests
+/// were decided on both sides of the expiry.
+fn expire_under_fire(w: &World, name: &str) -> bool {
+    let sb = w.create(name, "runc", &["--ttl", "5s"]);
     let id = sb["id"].as_str().unwrap().to_owned();
     // The API shows the expiry to the second; the store holds it to the
     // millisecond, and the hammer aims at that instant.
@@ -361,7 +380,7 @@ fn an_expired_sandbox_gets_nothing_more_through() {
     // POSTs (refused by policy, so cheap) on kept-alive connections from
     // just before the expiry until the sandbox's end stops them.
     let out = w.env.exec(
-        "brief",
+        name,
         &[
             "python3",
             "/workspace/hammer.py",
@@ -390,12 +409,9 @@ fn an_expired_sandbox_gets_nothing_more_through() {
     // hold is that each was decided by the right thing for its arrival time.
     let ended = json!(["airlock/sandbox-ended"]);
     assert_eq!(events[0]["policies"], json!(["dev-api"]), "{events:#?}");
-    for decider in [json!(["api-read-only"]), ended.clone()] {
-        assert!(
-            events.iter().any(|e| e["policies"] == decider),
-            "{events:#?}"
-        );
-    }
+    let both_sides = [json!(["api-read-only"]), ended.clone()]
+        .iter()
+        .all(|decider| events.iter().any(|e| &e["policies"] == decider));
     for e in &events {
         // A request arrives (its event's time) before it is decided.
         if e["policies"] == ended {
@@ -417,7 +433,8 @@ fn an_expired_sandbox_gets_nothing_more_through() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    w.env.exec("brief", &["true"]).fails(5, "expired");
+    w.env.exec(name, &["true"]).fails(5, "expired");
+    both_sides
 }
 
 #[test]
