@@ -252,9 +252,21 @@ impl AuditEvent {
         serde_json::to_vec(&tail).expect("events always serialize")
     }
 
-    /// Decodes canonical bytes (a stored body or an exported line).
+    /// Decodes canonical bytes (a stored body or an exported line). The id
+    /// is derived from the seq, so a body whose id names another event is
+    /// refused rather than shown under a name it does not have.
     pub fn decode(body: &[u8]) -> Result<Self, EventError> {
-        serde_json::from_slice(body).map_err(|e| EventError::Decode(e.to_string()))
+        let ev: Self =
+            serde_json::from_slice(body).map_err(|e| EventError::Decode(e.to_string()))?;
+        if ev.id != event_id(ev.seq) {
+            return Err(EventError::Decode(format!(
+                "id {:?} is not the id of event {} ({})",
+                ev.id,
+                ev.seq,
+                event_id(ev.seq)
+            )));
+        }
+        Ok(ev)
     }
 }
 

@@ -86,6 +86,27 @@ mod target;
 mod tls;
 mod upstream;
 
+#[doc(hidden)]
+pub mod fuzzing {
+    //! Entry points for the fuzz targets in `crates/fuzz`: parsers of
+    //! untrusted bytes that are otherwise private. Not an API.
+
+    /// Runs the SSE tap of a streamed inference response over `chunks`:
+    /// the bytes the sandbox gets and the usage read.
+    pub fn sse_through(strip: bool, chunks: &[&[u8]]) -> (Vec<u8>, Option<crate::Usage>) {
+        crate::inference::sse_through(strip, chunks)
+    }
+
+    /// Parses a destination as the proxy does (CONNECT target, Host
+    /// header): the normalized host and port, and the authority printed
+    /// from them.
+    pub fn destination(text: &str, default_port: u16) -> Option<(String, u16, String)> {
+        let hp = crate::target::HostPort::parse(text, default_port)?;
+        let printed = crate::target::authority(&hp.host, hp.port);
+        Some((hp.host, hp.port, printed))
+    }
+}
+
 pub use audit_log::AuditLogSink;
 pub use caller::Caller;
 pub use config::ProxyConfig;

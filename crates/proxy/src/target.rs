@@ -25,8 +25,8 @@ impl HostPort {
 
     /// From an already parsed authority.
     pub fn from_authority(authority: &Authority, default_port: u16) -> Option<Self> {
-        let host = normalize_host(authority.host());
-        if host.is_empty() || authority.as_str().contains('@') {
+        let host = authority_host(authority.host())?;
+        if authority.as_str().contains('@') {
             return None;
         }
         // A port that is written but not a valid u16 (`:99999`, `:`) must
@@ -44,6 +44,21 @@ impl HostPort {
     pub fn ip(&self) -> Option<std::net::IpAddr> {
         self.host.parse().ok()
     }
+}
+
+/// The host of an authority, normalized for good (normalizing the printed
+/// form changes nothing): an IPv6 literal in its canonical form, a name in
+/// lower case without its trailing dot. `None` for brackets around anything
+/// but an IPv6 address (zone ids included) and for names that are empty or
+/// end in two dots.
+fn authority_host(raw: &str) -> Option<String> {
+    if let Some(inner) = raw.strip_prefix('[') {
+        let ip: std::net::Ipv6Addr = inner.strip_suffix(']')?.parse().ok()?;
+        return Some(ip.to_string());
+    }
+    let host = normalize_host(raw);
+    let bad = host.is_empty() || host.ends_with('.') || host.contains(['[', ']']);
+    (!bad).then_some(host)
 }
 
 /// Lower case, brackets and one trailing dot removed: `API.Example.com.`
@@ -89,6 +104,16 @@ mod tests {
         check("example.com:99999", None);
         check("example.com:", None);
         check("example.com:0", None);
+        check("[0:0:0:0:0:0:0:1]:443", Some(("::1", 443)));
+    }
+
+    #[test]
+    fn refuses_what_would_not_print_back() {
+        check("[api.example.com]:443", None);
+        check("[f%25eth0]:80", None);
+        check("[fe80::1%25eth0]:80", None);
+        check("example.com..", None);
+        check(".", None);
     }
 
     #[test]

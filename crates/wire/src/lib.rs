@@ -7,7 +7,7 @@
 //! Architecture invariants:
 //! - No IO, no clock, no async runtime: callers feed bytes in and take bytes
 //!   out, so every parser is tested with plain data and fuzzed
-//!   (`crates/wire/fuzz`).
+//!   (`wire_frames` in `crates/fuzz`).
 //! - Bytes from the peer are untrusted on both sides (a compromised sandbox
 //!   controls init): decoding never panics, never allocates more than
 //!   [`MAX_PAYLOAD`] per frame, and returns a typed [`WireError`].

@@ -153,3 +153,17 @@ fn decode_refuses_unknown_fields_and_codes() {
     assert!(AuditEvent::decode(text.replace("\"user\"", "\"usr\"").as_bytes()).is_err());
     assert!(AuditEvent::decode(b"not json").is_err());
 }
+
+#[test]
+fn decode_refuses_an_id_that_is_not_the_seqs() {
+    let mut ev = http_event();
+    ev.seq = 7;
+    ev.id = event_id(7);
+    let text = String::from_utf8(ev.canonical()).unwrap();
+    assert_eq!(AuditEvent::decode(text.as_bytes()).unwrap(), ev);
+    let err = AuditEvent::decode(text.replace("\"ev-7\"", "\"ev-8\"").as_bytes()).unwrap_err();
+    assert!(
+        err.to_string().contains("is not the id of event 7"),
+        "{err}"
+    );
+}

@@ -165,6 +165,18 @@ impl Tap for SseTap {
     }
 }
 
+/// Runs an SSE tap over `chunks` as a response flows through the proxy:
+/// the bytes the sandbox gets and the usage read (for the fuzz targets).
+pub(crate) fn sse_through(strip: bool, chunks: &[&[u8]]) -> (Vec<u8>, Option<Usage>) {
+    let mut tap = SseTap::new(strip, None);
+    let mut out = Vec::new();
+    for chunk in chunks {
+        out.extend_from_slice(&tap.data(Bytes::copy_from_slice(chunk)));
+    }
+    out.extend_from_slice(&tap.end());
+    (out, tap.usage)
+}
+
 /// The index just past the blank line ending the first event in `buf`.
 fn event_end(buf: &[u8]) -> Option<usize> {
     let mut line_start = 0;

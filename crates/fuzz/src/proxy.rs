@@ -1,0 +1,73 @@
+//! The proxy's parsers of bytes from outside: inference streams from an
+//! upstream, destinations named by a sandbox.
+
+use airlock_proxy::fuzzing::{destination, sse_through};
+
+/// An SSE stream tapped for usage, with and without stripping the usage
+/// chunk the proxy asked for. However the bytes are split into chunks, the
+/// sandbox gets the same bytes and the same usage is counted; without
+/// stripping, the sandbox gets exactly what the upstream sent.
+pub fn sse(data: &[u8]) {
+    let (a, b) = crate::split_by_first_byte(data);
+    let rest = &data[1.min(data.len())..];
+    for strip in [false, true] {
+        let whole = sse_through(strip, &[rest]);
+        let split = sse_through(strip, &[a, b]);
+        let bytewise: Vec<&[u8]> = rest.chunks(1).collect();
+        assert_eq!(whole, split, "tap depends on chunking (strip: {strip})");
+        assert_eq!(
+            whole,
+            sse_through(strip, &bytewise),
+            "tap differs byte by byte"
+        );
+        if !strip {
+            assert_eq!(whole.0, rest, "a pass-through tap changed the stream");
+        }
+    }
+}
+
+/// Chat-completion and messages streams as upstreams send them.
+pub fn sse_seeds() -> Vec<Vec<u8>> {
+    let chat = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n\
+                data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}\n\n\
+                data: [DONE]\n\n";
+    let messages = "event: message_start\r\ndata: {\"type\":\"message_start\",\"message\":\
+                    {\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\r\n\r\n\
+                    event: content_block_delta\r\ndata: {\"type\":\"content_block_delta\",\
+                    \"delta\":{\"text\":\"ok\"}}\r\n\r\n\
+                    event: message_delta\r\ndata: {\"type\":\"message_delta\",\
+                    \"usage\":{\"output_tokens\":7}}\r\n\r\n";
+    [chat, messages]
+        .iter()
+        .map(|s| [&[40u8][..], s.as_bytes()].concat())
+        .collect()
+}
+
+/// A destination (CONNECT target or Host header) from a sandbox. What the
+/// proxy accepts is normalized for good: parsing its printed form gives
+/// the same host and port, so policy and audit see one spelling.
+pub fn destination_of(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Some((host, port, printed)) = destination(&text, 443) {
+        let again = destination(&printed, 443).map(|(h, p, _)| (h, p));
+        assert_eq!(
+            again,
+            Some((host, port)),
+            "{text:?} normalized to {printed:?}"
+        );
+    }
+}
+
+/// Destinations as clients write them.
+pub fn destination_seeds() -> Vec<Vec<u8>> {
+    [
+        "api.example.com:443",
+        "API.Example.com.:8443",
+        "[::1]:443",
+        "127.0.0.1",
+        "[fe80::1%25eth0]:80",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
