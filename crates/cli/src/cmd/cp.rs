@@ -134,9 +134,7 @@ async fn download(name: &str, path: &str, local: &Path, recursive: bool) -> anyh
         let src = tmp.path().to_path_buf();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             std::fs::create_dir_all(&dest)?;
-            // `unpack` refuses entries that would land outside `dest`.
-            tar::Archive::new(std::fs::File::open(src)?).unpack(&dest)?;
-            Ok(())
+            unpack_untrusted(std::fs::File::open(src)?, &dest)
         })
         .await??;
         output::say(format!(
@@ -158,6 +156,57 @@ async fn download(name: &str, path: &str, local: &Path, recursive: bool) -> anyh
     Ok(())
 }
 
+/// Unpacks a tar stream made inside a sandbox into `dest`, on the user's
+/// own machine. The sandbox controls every byte of it, so: only files,
+/// directories and symbolic links (no hard links, devices or FIFOs); no
+/// absolute or `..` paths; nothing written through a link that leads out of
+/// `dest` (`unpack_in` checks each parent); no set-id bits, owners or
+/// extended attributes carried over.
+fn unpack_untrusted(archive: impl std::io::Read, dest: &Path) -> anyhow::Result<()> {
+    use std::path::Component;
+    use tar::EntryType;
+    let mut archive = tar::Archive::new(archive);
+    archive.set_preserve_permissions(false);
+    archive.set_preserve_ownerships(false);
+    archive.set_unpack_xattrs(false);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        let kind = entry.header().entry_type();
+        if !matches!(
+            kind,
+            EntryType::Regular | EntryType::Directory | EntryType::Symlink
+        ) {
+            anyhow::bail!(
+                "the sandbox sent {} as a {kind:?}, which cp does not unpack; nothing after it was copied",
+                path.display()
+            );
+        }
+        if path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            anyhow::bail!(
+                "the sandbox sent a path that leaves the destination ({}); nothing after it was copied",
+                path.display()
+            );
+        }
+        let inside = entry.unpack_in(dest).with_context(|| {
+            format!(
+                "the sandbox sent {}, which cannot be unpacked here; nothing after it was copied",
+                path.display()
+            )
+        })?;
+        if !inside {
+            anyhow::bail!(
+                "the sandbox sent {} through a link that leaves the destination; nothing after it was copied",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn save(resp: reqwest::Response, to: &Path) -> anyhow::Result<u64> {
     let mut file = tokio::fs::File::create(to)
         .await
@@ -171,4 +220,83 @@ async fn save(resp: reqwest::Response, to: &Path) -> anyhow::Result<u64> {
     }
     file.flush().await?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tar entry with any name, type and link target, written byte by byte
+    /// as a hostile archiver would (tar's own setters refuse `..`).
+    fn entry(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+        h.set_entry_type(kind);
+        h.set_mode(0o4755);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(512), 0);
+    }
+
+    fn unpack(
+        entries: &[(&str, tar::EntryType, &str, &[u8])],
+    ) -> (tempfile::TempDir, anyhow::Result<()>) {
+        let mut tar = Vec::new();
+        for (name, kind, link, data) in entries {
+            entry(&mut tar, name, *kind, link, data);
+        }
+        tar.extend_from_slice(&[0; 1024]);
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        let res = unpack_untrusted(&tar[..], &dest);
+        (root, res)
+    }
+
+    use tar::EntryType::{Block, Char, Directory, Fifo, Link, Regular, Symlink};
+
+    #[test]
+    fn an_ordinary_tree_unpacks_without_set_id_bits() {
+        let (root, res) = unpack(&[
+            ("d/", Directory, "", b""),
+            ("d/f", Regular, "", b"hello"),
+            ("d/l", Symlink, "f", b""),
+            ("abs", Symlink, "/usr/bin/python3", b""),
+        ]);
+        res.unwrap();
+        let d = root.path().join("dest/d");
+        assert_eq!(std::fs::read(d.join("l")).unwrap(), b"hello");
+        let mode = std::fs::metadata(d.join("f")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o7000, 0, "set-id bits kept: {mode:o}");
+    }
+
+    #[test]
+    fn hostile_entries_write_nothing_outside_the_destination() {
+        let cases: [&[(&str, tar::EntryType, &str, &[u8])]; 7] = [
+            &[("../escaped", Regular, "", b"x")],
+            &[("/tmp/airlock-cp-absolute", Regular, "", b"x")],
+            &[
+                ("up", Symlink, "..", b""),
+                ("up/escaped", Regular, "", b"x"),
+            ],
+            &[("hl", Link, "../outside", b"")],
+            &[("dev", Char, "", b"")],
+            &[("blk", Block, "", b"")],
+            &[("fifo", Fifo, "", b"")],
+        ];
+        for case in cases {
+            let (root, res) = unpack(case);
+            let err = res.expect_err(&format!("{case:?} was accepted"));
+            assert!(format!("{err:#}").contains("the sandbox sent"), "{err:#}");
+            let outside: Vec<_> = std::fs::read_dir(root.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(outside, ["dest"], "{case:?} wrote next to the destination");
+        }
+        assert!(!Path::new("/tmp/airlock-cp-absolute").exists());
+    }
 }
