@@ -241,9 +241,10 @@ mod tests {
         out.resize(out.len().next_multiple_of(512), 0);
     }
 
-    fn unpack(
-        entries: &[(&str, tar::EntryType, &str, &[u8])],
-    ) -> (tempfile::TempDir, anyhow::Result<()>) {
+    /// Name, type, link target, contents.
+    type Entry<'a> = (&'a str, tar::EntryType, &'a str, &'a [u8]);
+
+    fn unpack(entries: &[Entry<'_>]) -> (tempfile::TempDir, anyhow::Result<()>) {
         let mut tar = Vec::new();
         for (name, kind, link, data) in entries {
             entry(&mut tar, name, *kind, link, data);
@@ -275,7 +276,7 @@ mod tests {
 
     #[test]
     fn hostile_entries_write_nothing_outside_the_destination() {
-        let cases: [&[(&str, tar::EntryType, &str, &[u8])]; 7] = [
+        let cases: [&[Entry<'_>]; 7] = [
             &[("../escaped", Regular, "", b"x")],
             &[("/tmp/airlock-cp-absolute", Regular, "", b"x")],
             &[
