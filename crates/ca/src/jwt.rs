@@ -188,29 +188,14 @@ impl JwtSigner {
         expected_aud: &str,
         now: SystemTime,
     ) -> Result<JwtSvidClaims, JwtError> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(JwtError::Malformed(
-                "expected three dot-separated parts".into(),
-            ));
-        };
-        let header: Header = from_b64_json(h)?;
-        if header.alg != "ES256" {
-            return Err(JwtError::Algorithm(header.alg));
-        }
-        if header.kid.as_deref() != Some(self.kid.as_str()) {
-            return Err(JwtError::UnknownKey(header.kid.unwrap_or_default()));
-        }
-        let sig = B64
-            .decode(s)
-            .map_err(|e| JwtError::Malformed(format!("signature: {e}")))?;
-        let signing_input = &token[..h.len() + 1 + p.len()];
-        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, self.key.public_ref().point())
-            .verify(signing_input.as_bytes(), &sig)
-            .map_err(|_| JwtError::BadSignature)?;
-        let claims: JwtSvidClaims = from_b64_json(p)?;
+        let payload = verify_es256(token, |kid| {
+            if kid == Some(self.kid.as_str()) {
+                Ok(self.key.public_ref().point().to_vec())
+            } else {
+                Err(JwtError::UnknownKey(kid.unwrap_or_default().to_owned()))
+            }
+        })?;
+        let claims: JwtSvidClaims = from_b64_json(payload)?;
         if claims.aud != expected_aud {
             return Err(JwtError::WrongAudience {
                 expected: expected_aud.to_owned(),
@@ -223,6 +208,36 @@ impl JwtSigner {
         }
         Ok(claims)
     }
+}
+
+/// Checks that a compact JWS is ES256 and signed by the key `key_for`
+/// returns for its `kid` (an uncompressed P-256 point); returns the
+/// payload part, still base64url.
+pub(crate) fn verify_es256(
+    token: &str,
+    key_for: impl FnOnce(Option<&str>) -> Result<Vec<u8>, JwtError>,
+) -> Result<&str, JwtError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed(
+            "expected three dot-separated parts".into(),
+        ));
+    };
+    let header: Header = from_b64_json(h)?;
+    if header.alg != "ES256" {
+        return Err(JwtError::Algorithm(header.alg));
+    }
+    let point = key_for(header.kid.as_deref())?;
+    let sig = B64
+        .decode(s)
+        .map_err(|e| JwtError::Malformed(format!("signature: {e}")))?;
+    let signing_input = &token[..h.len() + 1 + p.len()];
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+        .verify(signing_input.as_bytes(), &sig)
+        .map_err(|_| JwtError::BadSignature)?;
+    Ok(p)
 }
 
 impl fmt::Debug for JwtSigner {
@@ -303,7 +318,7 @@ fn b64_json(v: &impl Serialize) -> Result<String, JwtError> {
     Ok(B64.encode(bytes))
 }
 
-fn from_b64_json<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, JwtError> {
+pub(crate) fn from_b64_json<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, JwtError> {
     let bytes = B64
         .decode(part)
         .map_err(|e| JwtError::Malformed(format!("base64url: {e}")))?;

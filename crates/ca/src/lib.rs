@@ -17,8 +17,8 @@
 //!   `x509-parser`; this crate's own DER code (module `der`) only writes.
 //!   The entry points that take untrusted bytes ([`PublicKey::from_csr_der`],
 //!   [`PublicKey::from_spki_der`], [`CertificateAuthority::verify`],
-//!   [`TrustBundle::verify`], [`JwtSigner::verify`]) return errors, never
-//!   panic, and are the targets to fuzz.
+//!   [`TrustBundle::verify`], [`JwtSigner::verify`], [`validate_jwt_svid`])
+//!   return errors, never panic, and are fuzzed (`crates/fuzz`).
 //! - No IO except [`write_key_file`], the one place a secret touches disk.
 #![forbid(unsafe_code)]
 
@@ -30,6 +30,7 @@ mod der;
 mod error;
 mod interception;
 mod issue;
+mod jwks;
 mod jwt;
 mod keyfile;
 mod keys;
@@ -47,6 +48,7 @@ pub use ca::{CertificateAuthority, format_fingerprint};
 pub use der::TimeRangeError;
 pub use error::{CaError, JwtError, VerifyError};
 pub use issue::{IssuedCert, SVID_MAX_TTL};
+pub use jwks::{ValidatedJwt, validate_jwt_svid};
 pub use jwt::{
     Actor, AirlockContext, JWT_SVID_MAX_TTL, JwtSigner, JwtSvidClaims, openid_configuration,
 };

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use airlock_ca::{CertificateAuthority, JwtSigner, KeyPair, PublicKey};
+use airlock_ca::{CertificateAuthority, JwtSigner, KeyPair, PublicKey, validate_jwt_svid};
 use airlock_core::{
     Claims, IsolationClass, RoleName, SandboxId, SessionId, SpiffeId, TrustDomain, UserName,
 };
@@ -129,6 +129,26 @@ pub fn jwt(data: &[u8]) {
             "verified a token for another audience"
         );
     }
+}
+
+/// A JWT-SVID a workload hands to init's `ValidateJWTSVID`, checked against
+/// the signer's JWKS. A token that validates for an audience names a SPIFFE
+/// ID, and the signer itself accepts it too.
+pub fn jwks(data: &[u8]) {
+    let f = fixture();
+    let token = String::from_utf8_lossy(data);
+    let now = f
+        .now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if let Ok(valid) = validate_jwt_svid(&token, AUDIENCE, jwks_of_fixture(), now) {
+        assert!(valid.spiffe_id.starts_with("spiffe://"), "{valid:?}");
+    }
+}
+
+fn jwks_of_fixture() -> &'static serde_json::Value {
+    static JWKS: OnceLock<serde_json::Value> = OnceLock::new();
+    JWKS.get_or_init(|| fixture().jwt.jwks())
 }
 
 /// A token the signer minted.

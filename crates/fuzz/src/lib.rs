@@ -63,6 +63,11 @@ pub const TARGETS: &[Target] = &[
         seeds: ca::jwt_seeds,
     },
     Target {
+        name: "ca_jwks",
+        run: ca::jwks,
+        seeds: ca::jwt_seeds,
+    },
+    Target {
         name: "audit_store",
         run: audit::store,
         seeds: audit::store_seeds,

@@ -274,8 +274,8 @@ async fn validate_jwt_svid(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let valid =
-        jwt::validate(&req.svid, &req.audience, &keys, now).map_err(Status::invalid_argument)?;
+    let valid = airlock_ca::validate_jwt_svid(&req.svid, &req.audience, &keys, now)
+        .map_err(|e| Status::invalid_argument(e.to_string()))?;
     Ok(Response::new(ValidateJwtSvidResponse {
         spiffe_id: valid.spiffe_id,
         claims: Some(jwt::to_struct(valid.claims)),
