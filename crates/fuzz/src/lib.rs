@@ -103,6 +103,11 @@ pub const TARGETS: &[Target] = &[
         seeds: proxy::destination_seeds,
     },
     Target {
+        name: "proxy_glob",
+        run: proxy::glob,
+        seeds: proxy::glob_seeds,
+    },
+    Target {
         name: "text_inputs",
         run: text::inputs,
         seeds: text::seeds,

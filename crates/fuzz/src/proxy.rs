@@ -1,7 +1,7 @@
 //! The proxy's parsers of bytes from outside: inference streams from an
 //! upstream, destinations named by a sandbox.
 
-use airlock_proxy::fuzzing::{destination, sse_through};
+use airlock_proxy::fuzzing::{destination, model_glob, sse_through};
 
 /// An SSE stream tapped for usage, with and without stripping the usage
 /// chunk the proxy asked for. However the bytes are split into chunks, the
@@ -69,5 +69,49 @@ pub fn destination_seeds() -> Vec<Vec<u8>> {
     ]
     .iter()
     .map(|s| s.as_bytes().to_vec())
+    .collect()
+}
+
+/// A model allow-list glob (from an admin) against a model name (from a
+/// sandbox's request body): the proxy's matcher, which never backtracks
+/// more than once, must agree with the textbook recursive definition.
+pub fn glob(data: &[u8]) {
+    let (pattern, model) = crate::split_by_first_byte(data);
+    let pattern: Vec<char> = String::from_utf8_lossy(pattern).chars().take(12).collect();
+    let model: Vec<char> = String::from_utf8_lossy(model).chars().take(24).collect();
+    let (p, m): (String, String) = (pattern.iter().collect(), model.iter().collect());
+    assert_eq!(
+        model_glob(&p, &m),
+        reference_glob(&pattern, &model),
+        "{p:?} against {m:?}"
+    );
+}
+
+/// `*` any run, `?` one character, anything else itself; exponential in
+/// the worst case, so only for short inputs.
+fn reference_glob(p: &[char], t: &[char]) -> bool {
+    match p.split_first() {
+        None => t.is_empty(),
+        Some(('*', rest)) => (0..=t.len()).any(|i| reference_glob(rest, &t[i..])),
+        Some((&c, rest)) => t
+            .split_first()
+            .is_some_and(|(&d, tail)| (c == '?' || c == d) && reference_glob(rest, tail)),
+    }
+}
+
+/// Patterns from the docs against model names, split after the pattern.
+pub fn glob_seeds() -> Vec<Vec<u8>> {
+    [
+        ("gpt-4o*", "gpt-4o-mini"),
+        ("claude-*-4-*", "claude-sonnet-4-5"),
+        ("claude-?aiku*", "claude-haiku-4"),
+        ("a*b*c", "aXbYbZc"),
+        ("*", ""),
+    ]
+    .iter()
+    .map(|(p, m)| {
+        let len = u8::try_from(p.len()).expect("short pattern");
+        [&[len][..], p.as_bytes(), m.as_bytes()].concat()
+    })
     .collect()
 }

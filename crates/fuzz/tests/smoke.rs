@@ -66,6 +66,7 @@ fn every_target_has_a_test_below() {
         "audit_recording",
         "proxy_sse",
         "proxy_destination",
+        "proxy_glob",
         "text_inputs",
     ];
     let names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
@@ -103,5 +104,6 @@ fuzz_tests!(
     audit_recording,
     proxy_sse,
     proxy_destination,
+    proxy_glob,
     text_inputs,
 );

@@ -97,6 +97,11 @@ pub mod fuzzing {
         crate::inference::sse_through(strip, chunks)
     }
 
+    /// Whether `model` matches the allow-list glob `pattern`.
+    pub fn model_glob(pattern: &str, model: &str) -> bool {
+        crate::inference::glob(pattern, model)
+    }
+
     /// Parses a destination as the proxy does (CONNECT target, Host
     /// header): the normalized host and port, and the authority printed
     /// from them.

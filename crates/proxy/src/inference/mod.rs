@@ -14,6 +14,7 @@ pub(crate) mod budget;
 mod model;
 mod ops;
 mod tap;
+pub(crate) use model::glob;
 pub(crate) use tap::sse_through;
 mod usage;
 
