@@ -25,6 +25,7 @@
 pub mod audit;
 pub mod ca;
 pub mod mutate;
+pub mod policy;
 pub mod proxy;
 pub mod text;
 pub mod wire;
@@ -106,6 +107,11 @@ pub const TARGETS: &[Target] = &[
         name: "proxy_glob",
         run: proxy::glob,
         seeds: proxy::glob_seeds,
+    },
+    Target {
+        name: "policy_decide",
+        run: policy::decide,
+        seeds: policy::seeds,
     },
     Target {
         name: "text_inputs",

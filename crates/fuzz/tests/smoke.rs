@@ -67,6 +67,7 @@ fn every_target_has_a_test_below() {
         "proxy_sse",
         "proxy_destination",
         "proxy_glob",
+        "policy_decide",
         "text_inputs",
     ];
     let names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
@@ -78,6 +79,15 @@ fn the_seed_log_verifies() {
     // Mutations of a log that did not verify to begin with would test
     // little beyond the first check.
     assert!(airlock_fuzz::audit::seed_store_verifies());
+}
+
+#[test]
+fn the_policy_seeds_are_answered_both_ways() {
+    let (allowed, denied) = airlock_fuzz::policy::seed_effects();
+    assert!(
+        allowed >= 2 && denied >= 2,
+        "{allowed} allowed, {denied} denied"
+    );
 }
 
 macro_rules! fuzz_tests {
@@ -105,5 +115,6 @@ fuzz_tests!(
     proxy_sse,
     proxy_destination,
     proxy_glob,
+    policy_decide,
     text_inputs,
 );
