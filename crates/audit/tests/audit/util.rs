@@ -104,10 +104,15 @@ pub fn append_range(log: &AuditLog, from: usize, to: usize) {
 /// `writers` threads each append `each` events one at a time, waiting for
 /// each; event numbers start at `first`.
 pub fn append_concurrently(log: &AuditLog, writers: usize, each: usize, first: usize) {
+    // All start together: threads spawned one by one on a loaded machine
+    // would otherwise append alone for a while, which is not concurrency.
+    let start = std::sync::Barrier::new(writers);
     std::thread::scope(|s| {
         for w in 0..writers {
             let log = log.clone();
+            let start = &start;
             s.spawn(move || {
+                start.wait();
                 for i in 0..each {
                     log.append_blocking(event(first + w * each + i)).unwrap();
                 }
