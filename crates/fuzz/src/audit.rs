@@ -11,7 +11,7 @@ use airlock_audit::file::{checkpoint_path, first_segment_path};
 use airlock_audit::recording::{EventKind, Recording, RecordingHeader, RecordingWriter};
 use airlock_audit::{
     AuditEvent, AuditLog, Checkpoint, EventCode, InclusionProofBundle, NoteSigner, NoteVerifier,
-    verify_proof_bundle, verify_store,
+    QueryParams, verify_proof_bundle, verify_store,
 };
 use airlock_core::{SandboxId, SpiffeId, TrustDomain, UserName};
 
@@ -223,4 +223,66 @@ pub fn recording_seeds() -> Vec<Vec<u8>> {
     }
     w.finish().expect("finish");
     vec![std::fs::read(&path).expect("read recording")]
+}
+
+/// Search parameters from the CLI or an HTTP query string: each line of
+/// the input, in turn, as every parameter. A refusal is one line that
+/// names the parameter; an accepted search validates.
+pub fn query(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let now = time::OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("time");
+    for line in text.split('\n') {
+        let v = Some(line.to_owned());
+        let each = [
+            QueryParams {
+                user: v.clone(),
+                ..Default::default()
+            },
+            QueryParams {
+                sandbox: v.clone(),
+                ..Default::default()
+            },
+            QueryParams {
+                action: v.clone(),
+                ..Default::default()
+            },
+            QueryParams {
+                decision: v.clone(),
+                ..Default::default()
+            },
+            QueryParams {
+                since: v.clone(),
+                until: v.clone(),
+                ..Default::default()
+            },
+            QueryParams {
+                limit: v.clone(),
+                ..Default::default()
+            },
+            QueryParams {
+                after: v.clone(),
+                before: v.clone(),
+                ..Default::default()
+            },
+            QueryParams {
+                order: v.clone(),
+                ..Default::default()
+            },
+        ];
+        for params in each {
+            match params.parse(now) {
+                Ok(q) => q.validate().expect("a parsed search validates"),
+                Err(e) => assert!(!e.to_string().contains('\n'), "two-line error: {e}"),
+            }
+        }
+    }
+}
+
+/// Values the docs show, one per line.
+pub fn query_seeds() -> Vec<Vec<u8>> {
+    vec![
+        b"alice\nsb-0a1b\nsandbox.create\nsandbox.*\nallow\ndeny\n1h\n30m\n\
+          2025-01-31T12:00:00Z\n100\nev-42\n42\nnewest\noldest"
+            .to_vec(),
+    ]
 }

@@ -89,6 +89,11 @@ pub const TARGETS: &[Target] = &[
         seeds: audit::event_seeds,
     },
     Target {
+        name: "audit_query",
+        run: audit::query,
+        seeds: audit::query_seeds,
+    },
+    Target {
         name: "audit_recording",
         run: audit::recording,
         seeds: audit::recording_seeds,
