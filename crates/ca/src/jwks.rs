@@ -87,7 +87,7 @@ fn find_key(jwks: &Value, kid: Option<&str>) -> Result<Vec<u8>, JwtError> {
         let bytes = B64.decode(text).map_err(|_| bad("malformed coordinate"))?;
         (bytes.len() == 32)
             .then_some(bytes)
-            .ok_or_else(|| bad("not a P-256 coordinate:"))
+            .ok_or_else(|| bad("not a P-256 coordinate"))
     };
     let mut point = vec![0x04];
     point.extend(coord("x")?);

@@ -106,11 +106,19 @@ pub fn store(data: &[u8]) {
     thread_local! {
         static DIR: tempfile::TempDir = tempfile::tempdir().expect("tempdir");
     }
-    DIR.with(|dir| {
-        std::fs::write(first_segment_path(dir.path()), segment).expect("write segment");
-        std::fs::write(checkpoint_path(dir.path()), checkpoints).expect("write checkpoints");
-        drop(verify_store(dir.path(), verifier()));
-    });
+    DIR.with(|dir| drop(verify_files(dir.path(), segment, checkpoints)));
+}
+
+/// Writes a log directory of one segment and a checkpoint file, and
+/// verifies it offline.
+fn verify_files(
+    dir: &Path,
+    segment: &[u8],
+    checkpoints: &[u8],
+) -> Result<airlock_audit::VerifyReport, airlock_audit::AuditError> {
+    std::fs::write(first_segment_path(dir), segment).expect("write segment");
+    std::fs::write(checkpoint_path(dir), checkpoints).expect("write checkpoints");
+    verify_store(dir, verifier())
 }
 
 fn split_store_input(data: &[u8]) -> (&[u8], &[u8]) {
@@ -137,9 +145,7 @@ pub fn store_seeds() -> Vec<Vec<u8>> {
 pub fn seed_store_verifies() -> bool {
     let log = seed_log();
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(first_segment_path(dir.path()), &log.segment).expect("write segment");
-    std::fs::write(checkpoint_path(dir.path()), &log.checkpoints).expect("write checkpoints");
-    verify_store(dir.path(), verifier()).is_ok_and(|r| r.is_ok())
+    verify_files(dir.path(), &log.segment, &log.checkpoints).is_ok_and(|r| r.is_ok())
 }
 
 /// A signed checkpoint note, a bare checkpoint body and a verifier key: a
@@ -225,6 +231,20 @@ pub fn recording_seeds() -> Vec<Vec<u8>> {
     vec![std::fs::read(&path).expect("read recording")]
 }
 
+/// Sets one search parameter (the time and seq bounds in pairs).
+type SetParam = fn(&mut QueryParams, Option<String>);
+
+const QUERY_FIELDS: [SetParam; 8] = [
+    |p, v| p.user = v,
+    |p, v| p.sandbox = v,
+    |p, v| p.action = v,
+    |p, v| p.decision = v,
+    |p, v| (p.since, p.until) = (v.clone(), v),
+    |p, v| p.limit = v,
+    |p, v| (p.after, p.before) = (v.clone(), v),
+    |p, v| p.order = v,
+];
+
 /// Search parameters from the CLI or an HTTP query string: each line of
 /// the input, in turn, as every parameter. A refusal is one line that
 /// names the parameter; an accepted search validates.
@@ -233,42 +253,11 @@ pub fn query(data: &[u8]) {
     let now = time::OffsetDateTime::from_unix_timestamp(1_790_000_000).expect("time");
     for line in text.split('\n') {
         let v = Some(line.to_owned());
-        let each = [
-            QueryParams {
-                user: v.clone(),
-                ..Default::default()
-            },
-            QueryParams {
-                sandbox: v.clone(),
-                ..Default::default()
-            },
-            QueryParams {
-                action: v.clone(),
-                ..Default::default()
-            },
-            QueryParams {
-                decision: v.clone(),
-                ..Default::default()
-            },
-            QueryParams {
-                since: v.clone(),
-                until: v.clone(),
-                ..Default::default()
-            },
-            QueryParams {
-                limit: v.clone(),
-                ..Default::default()
-            },
-            QueryParams {
-                after: v.clone(),
-                before: v.clone(),
-                ..Default::default()
-            },
-            QueryParams {
-                order: v.clone(),
-                ..Default::default()
-            },
-        ];
+        let each = QUERY_FIELDS.iter().map(|set| {
+            let mut params = QueryParams::default();
+            set(&mut params, v.clone());
+            params
+        });
         for params in each {
             match params.parse(now) {
                 Ok(q) => q.validate().expect("a parsed search validates"),

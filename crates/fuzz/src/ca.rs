@@ -23,7 +23,7 @@ const AUDIENCE: &str = "fuzz.example";
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        // A fixed instant keeps runs alike; the CA is valid for a day around it.
+        // A fixed instant keeps runs alike; the CA is valid for a day from it.
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
         let td = TrustDomain::new("fuzz.airlock").expect("trust domain");
         Fixture {

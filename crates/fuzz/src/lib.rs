@@ -130,12 +130,12 @@ pub fn target(name: &str) -> Option<&'static Target> {
     TARGETS.iter().find(|t| t.name == name)
 }
 
-/// Splits `data` at a point its first byte chooses: two pieces that
-/// together are the rest of the input, for targets that must not care how
-/// their bytes arrive.
-pub(crate) fn split_by_first_byte(data: &[u8]) -> (&[u8], &[u8]) {
+/// The input after its first byte, and that rest split at a point the
+/// first byte chooses: for targets that must not care how their bytes
+/// arrive.
+pub(crate) fn split_by_first_byte(data: &[u8]) -> (&[u8], (&[u8], &[u8])) {
     let Some((&first, rest)) = data.split_first() else {
-        return (&[], &[]);
+        return (&[], (&[], &[]));
     };
-    rest.split_at(usize::from(first).min(rest.len()))
+    (rest, rest.split_at(usize::from(first).min(rest.len())))
 }

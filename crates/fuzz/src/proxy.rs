@@ -8,8 +8,7 @@ use airlock_proxy::fuzzing::{destination, model_glob, sse_through};
 /// sandbox gets the same bytes and the same usage is counted; without
 /// stripping, the sandbox gets exactly what the upstream sent.
 pub fn sse(data: &[u8]) {
-    let (a, b) = crate::split_by_first_byte(data);
-    let rest = &data[1.min(data.len())..];
+    let (rest, (a, b)) = crate::split_by_first_byte(data);
     for strip in [false, true] {
         let whole = sse_through(strip, &[rest]);
         let split = sse_through(strip, &[a, b]);
@@ -76,7 +75,7 @@ pub fn destination_seeds() -> Vec<Vec<u8>> {
 /// sandbox's request body): the proxy's matcher, which never backtracks
 /// more than once, must agree with the textbook dynamic program.
 pub fn glob(data: &[u8]) {
-    let (pattern, model) = crate::split_by_first_byte(data);
+    let (_, (pattern, model)) = crate::split_by_first_byte(data);
     let (p, m) = (
         String::from_utf8_lossy(pattern),
         String::from_utf8_lossy(model),

@@ -25,8 +25,8 @@ fn decode(pieces: &[&[u8]]) -> Decoded {
 /// Decodes the input whole and in two pieces (the same frames either way),
 /// re-encodes every frame, and parses every control and credit payload.
 pub fn frames(data: &[u8]) {
-    let (a, b) = crate::split_by_first_byte(data);
-    let whole = decode(&[&data[1.min(data.len())..]]);
+    let (rest, (a, b)) = crate::split_by_first_byte(data);
+    let whole = decode(&[rest]);
     let split = decode(&[a, b]);
     assert_eq!(whole, split, "frames depend on how the bytes arrived");
     for frame in &whole.0 {

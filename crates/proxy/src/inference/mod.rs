@@ -14,9 +14,10 @@ pub(crate) mod budget;
 mod model;
 mod ops;
 mod tap;
+mod usage;
+
 pub(crate) use model::glob;
 pub(crate) use tap::sse_through;
-mod usage;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
