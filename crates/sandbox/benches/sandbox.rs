@@ -94,10 +94,13 @@ async fn main() {
         concurrent(&node, class).await;
     }
     println!();
-    println!(
-        "raw runsc, {CONCURRENT} idle `sleep` sandboxes of a minimal bundle: host PSS per sandbox {:.2} MiB",
-        runsc_idle_floor(&run_dir, &image) / 1024.0
-    );
+    for (at, per) in runsc_idle_floor(&run_dir, &image) {
+        println!(
+            "raw runsc, {CONCURRENT} `sleep` sandboxes of a minimal bundle, idle {} s: host PSS per sandbox {:.2} MiB",
+            at.as_secs(),
+            per / 1024.0
+        );
+    }
     let _ = std::fs::remove_dir_all(&run_dir);
 }
 
@@ -314,9 +317,13 @@ async fn concurrent(node: &Arc<Node>, class: IsolationClass) {
         conns.push(conn);
     }
     let created = t0.elapsed();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let per_mem = (before.saturating_sub(mem_available())) / CONCURRENT as u64;
-    let per_pss = (runtime_pss().saturating_sub(pss_before)) / CONCURRENT as u64;
+    let mut samples = Vec::new();
+    for at in idle_samples() {
+        tokio::time::sleep(at.saturating_sub(t0.elapsed().saturating_sub(created))).await;
+        let per_mem = (before.saturating_sub(mem_available())) / CONCURRENT as u64;
+        let per_pss = (runtime_pss().saturating_sub(pss_before)) / CONCURRENT as u64;
+        samples.push((at, per_pss, per_mem));
+    }
     for c in conns {
         c.close();
     }
@@ -331,19 +338,39 @@ async fn concurrent(node: &Arc<Node>, class: IsolationClass) {
     for t in tasks {
         t.await.expect("join");
     }
-    println!(
-        "| {class} | {} | {:.2} MiB | {:.2} MiB | {} |",
-        ms(created),
-        per_pss as f64 / 1024.0,
-        per_mem as f64 / 1024.0,
-        ms(t1.elapsed())
-    );
+    let destroyed = t1.elapsed();
+    for (at, per_pss, per_mem) in samples {
+        println!(
+            "| {class}, idle {} s | {} | {:.2} MiB | {:.2} MiB | {} |",
+            at.as_secs(),
+            ms(created),
+            per_pss as f64 / 1024.0,
+            per_mem as f64 / 1024.0,
+            ms(destroyed)
+        );
+    }
+}
+
+/// How long after creation the idle sandboxes are measured
+/// (`SANDBOX_BENCH_IDLE_SECS`, seconds, comma-separated).
+fn idle_samples() -> Vec<Duration> {
+    std::env::var("SANDBOX_BENCH_IDLE_SECS")
+        .unwrap_or_else(|_| "2".into())
+        .split(',')
+        .map(|s| {
+            Duration::from_secs(
+                s.trim()
+                    .parse()
+                    .expect("SANDBOX_BENCH_IDLE_SECS: seconds, comma-separated"),
+            )
+        })
+        .collect()
 }
 
 /// Host PSS (KiB) per idle sandbox of the raw runtime itself: runsc
 /// running `sleep` in a minimal bundle (no init, no extra mounts, no
 /// limits), measured like Airlock's sandboxes. runc leaves no process.
-fn runsc_idle_floor(run_dir: &Path, image: &Path) -> f64 {
+fn runsc_idle_floor(run_dir: &Path, image: &Path) -> Vec<(Duration, f64)> {
     let root = run_dir.join("raw-idle");
     let bundle = root.join("bundle");
     std::fs::create_dir_all(&bundle).expect("raw bundle dir");
@@ -368,8 +395,15 @@ fn runsc_idle_floor(run_dir: &Path, image: &Path) -> f64 {
             .expect("runsc run");
         assert!(st.success(), "runsc run --detach {id}");
     }
-    std::thread::sleep(Duration::from_secs(2));
-    let per = runtime_pss().saturating_sub(before) as f64 / CONCURRENT as f64;
+    let t0 = Instant::now();
+    let mut per = Vec::new();
+    for at in idle_samples() {
+        std::thread::sleep(at.saturating_sub(t0.elapsed()));
+        per.push((
+            at,
+            runtime_pss().saturating_sub(before) as f64 / CONCURRENT as f64,
+        ));
+    }
     // runsc's delete waits about a second for a running sandbox: in parallel.
     let deletes: Vec<_> = ids
         .iter()
@@ -401,28 +435,85 @@ fn mem_available() -> u64 {
 
 /// Summed PSS (KiB) of what exists per sandbox besides the workload: the
 /// runtime's own host processes (runsc sandbox and gofer, runc shims if
-/// any) and init (a host process under runc; inside the sentry's memory
-/// under gVisor, so already counted there).
+/// any, and under gVisor's ptrace platform the stub processes the sentry
+/// forks to hold each address space: they have no command line of their
+/// own, so they are found as descendants) and init (a host process under
+/// runc; inside the sentry's memory under gVisor, so already counted
+/// there).
 fn runtime_pss() -> u64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    let mut total = 0;
-    for e in entries.flatten() {
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd);
-        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
-        let ours =
-            cmd.starts_with("runsc") || cmd.starts_with("runc") || comm.trim() == "airlock-init";
-        if !ours {
-            continue;
+    let procs = host_processes();
+    let mut ours: std::collections::HashSet<u32> = procs
+        .iter()
+        .filter(|p| {
+            p.cmd.starts_with("runsc") || p.cmd.starts_with("runc") || p.comm == "airlock-init"
+        })
+        .map(|p| p.pid)
+        .collect();
+    // The stubs: descendants of runsc's processes, however deep (not of
+    // init, whose children would be the workload).
+    let mut runsc: std::collections::HashSet<u32> = procs
+        .iter()
+        .filter(|p| p.cmd.starts_with("runsc"))
+        .map(|p| p.pid)
+        .collect();
+    loop {
+        let before = runsc.len();
+        for p in &procs {
+            if runsc.contains(&p.ppid) {
+                runsc.insert(p.pid);
+                ours.insert(p.pid);
+            }
         }
-        let smaps = std::fs::read_to_string(e.path().join("smaps_rollup")).unwrap_or_default();
-        total += smaps
-            .lines()
-            .find_map(|l| l.strip_prefix("Pss:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap_or(0);
+        if runsc.len() == before {
+            break;
+        }
     }
-    total
+    procs
+        .iter()
+        .filter(|p| ours.contains(&p.pid))
+        .map(|p| pss_kib(p.pid))
+        .sum()
+}
+
+struct HostProcess {
+    pid: u32,
+    ppid: u32,
+    cmd: String,
+    comm: String,
+}
+
+fn host_processes() -> Vec<HostProcess> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let status = std::fs::read_to_string(e.path().join("status")).ok()?;
+            let ppid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))?
+                .trim()
+                .parse()
+                .ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            Some(HostProcess {
+                pid,
+                ppid,
+                cmd: String::from_utf8_lossy(&cmd).into_owned(),
+                comm: comm.trim().to_string(),
+            })
+        })
+        .collect()
+}
+
+fn pss_kib(pid: u32) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    smaps
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
 }

@@ -25,6 +25,7 @@ pub mod backend;
 pub mod cgroup;
 pub mod channel;
 pub mod config;
+pub mod elf;
 pub mod error;
 pub mod image;
 pub mod inventory;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use airlock_core::{IsolationClass, SandboxId};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::backend::{self, Backend, BackendStatus};
 use crate::channel::{
@@ -449,7 +449,9 @@ fn write_spec(paths: &SandboxPaths, spec: &oci_spec::runtime::Spec) -> Result<()
 /// Copies init's binary to `<run_dir>/airlock-init` (mode 0755) and
 /// returns that path. Sandboxes bind-mount the copy: it is reachable by the
 /// unprivileged uid root maps to (the original may sit under a 0700 home),
-/// and rebuilding the original does not change running sandboxes.
+/// and rebuilding the original does not change running sandboxes. The copy's
+/// read-only segments end on page boundaries, so that gVisor maps them rather
+/// than copying them into every sandbox (see [`crate::elf`]).
 fn stage_init(config: &NodeConfig, run_dir: &Path) -> Result<PathBuf> {
     let staged = run_dir.join("airlock-init");
     if !config.init_binary.is_file() {
@@ -458,10 +460,18 @@ fn stage_init(config: &NodeConfig, run_dir: &Path) -> Result<PathBuf> {
             .map_err(SandboxError::io(format!("writing {}", staged.display())))?;
     } else {
         let tmp = run_dir.join(".airlock-init.tmp");
-        std::fs::copy(&config.init_binary, &tmp).map_err(SandboxError::io(format!(
-            "copying {}",
+        let mut binary = std::fs::read(&config.init_binary).map_err(SandboxError::io(format!(
+            "reading {}",
             config.init_binary.display()
         )))?;
+        match crate::elf::pad_readonly_segments(&mut binary) {
+            Ok(padded) => debug!(padded, "init's read-only segments end on page boundaries"),
+            Err(e) => {
+                warn!(path = %config.init_binary.display(), "init binary staged as it is: {e}")
+            }
+        }
+        std::fs::write(&tmp, &binary)
+            .map_err(SandboxError::io(format!("writing {}", tmp.display())))?;
         std::fs::rename(&tmp, &staged)
             .map_err(SandboxError::io(format!("renaming {}", tmp.display())))?;
     }

@@ -10,6 +10,7 @@ use airlock_core::{IsolationClass, SandboxId};
 use airlock_sandbox::channel::{
     CopyFormat, ExecRequest, ExitStatus, InitConn, SvcRequest, Tty, User,
 };
+use airlock_sandbox::elf::pad_readonly_segments;
 use airlock_sandbox::{Node, NodeConfig, SandboxHandle, SandboxSpec};
 
 use crate::fixture::{TestIssuer, init_bin, text, workload_client_bin};
@@ -105,6 +106,18 @@ impl Real {
     }
 }
 
+/// PID 1 runs from the node's staged copy of init, whose read-only
+/// segments end on page boundaries (see `airlock_sandbox::elf`): otherwise
+/// gVisor copies them into every sandbox's memory. The original needs the
+/// padding, the copy is the padded original, and init runs from it (the
+/// checks around this one).
+fn staged_init_is_padded(sb: &Real) {
+    let staged = std::fs::read(sb.run_dir.join("airlock-init")).unwrap();
+    let mut original = std::fs::read(init_bin()).unwrap();
+    assert!(pad_readonly_segments(&mut original).unwrap() >= 1);
+    assert!(original == staged, "the staged init is the padded original");
+}
+
 /// Runs the checks in a task so the sandbox is destroyed even when one fails.
 async fn checks_inside(class: IsolationClass) {
     let sb = Arc::new(Real::start(class).await);
@@ -130,6 +143,7 @@ async fn run_checks(sb: Arc<Real>) {
     assert_eq!(root, "0\n");
 
     report_numbers(&sb).await;
+    staged_init_is_padded(&sb);
 
     // A PTY with resize.
     let mut req = ExecRequest::new(["sh", "-c", "stty size; read x; stty size"]);
