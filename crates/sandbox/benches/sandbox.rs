@@ -1,8 +1,15 @@
 //! Sandbox runtime benchmark (run as root):
 //!
 //! ```text
-//! cargo bench -p airlock-sandbox --bench sandbox [-- --quick]
+//! cargo bench -p airlock-sandbox --bench sandbox [-- --quick] [-- --memory]
 //! ```
+//!
+//! `--quick` runs fewer start rounds, `--memory` only the idle-memory part.
+//! `SANDBOX_BENCH_BACKENDS=runc,gvisor` picks the backends;
+//! `SANDBOX_BENCH_IDLE_SECS=2,240` when the idle sandboxes are measured,
+//! in seconds after they were all created (default 2 and 240: gVisor's Go
+//! runtime holds its start-up garbage until a collection, which an idle
+//! sandbox gets from Go's two-minute forced GC).
 //!
 //! Per backend, in the same run:
 //! - create-to-first-exec, the product's path: `Node::create` with the real
@@ -41,6 +48,7 @@ const CONCURRENT: usize = 50;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let memory_only = std::env::args().any(|a| a == "--memory");
     // Rounds of runc; gVisor's are ~7x longer and run a quarter as many.
     // runc's single runs spread 18-47 ms on the shared machine: 60 rounds
     // keep the medians to about a millisecond.
@@ -63,7 +71,7 @@ async fn main() {
         "| backend | create→first exec through init (median) | raw runtime, minimal bundle (median) | ratio | raw runtime, Airlock's bundle (median) | ratio | destroy (median) |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for class in [IsolationClass::Runc, IsolationClass::Gvisor] {
+    for class in backends().into_iter().filter(|_| !memory_only) {
         let n = if class == IsolationClass::Gvisor {
             iters / 4
         } else {
@@ -90,7 +98,7 @@ async fn main() {
         "| backend | {CONCURRENT} creates (wall) | host PSS per idle sandbox, outside workload | MemAvailable drop per sandbox | {CONCURRENT} destroys (wall) |"
     );
     println!("|---|---|---|---|---|");
-    for class in [IsolationClass::Runc, IsolationClass::Gvisor] {
+    for class in backends() {
         concurrent(&node, class).await;
     }
     println!();
@@ -102,6 +110,22 @@ async fn main() {
         );
     }
     let _ = std::fs::remove_dir_all(&run_dir);
+}
+
+/// The backends measured: `SANDBOX_BENCH_BACKENDS` (comma-separated), or
+/// both.
+fn backends() -> Vec<IsolationClass> {
+    match std::env::var("SANDBOX_BENCH_BACKENDS") {
+        Ok(list) => list
+            .split(',')
+            .map(|b| match b.trim() {
+                "runc" => IsolationClass::Runc,
+                "gvisor" => IsolationClass::Gvisor,
+                other => panic!("SANDBOX_BENCH_BACKENDS: unknown backend {other:?} (runc, gvisor)"),
+            })
+            .collect(),
+        Err(_) => vec![IsolationClass::Runc, IsolationClass::Gvisor],
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -355,7 +379,7 @@ async fn concurrent(node: &Arc<Node>, class: IsolationClass) {
 /// (`SANDBOX_BENCH_IDLE_SECS`, seconds, comma-separated).
 fn idle_samples() -> Vec<Duration> {
     std::env::var("SANDBOX_BENCH_IDLE_SECS")
-        .unwrap_or_else(|_| "2".into())
+        .unwrap_or_else(|_| "2,240".into())
         .split(',')
         .map(|s| {
             Duration::from_secs(
