@@ -57,10 +57,22 @@ pub fn pad_readonly_segments(elf: &mut [u8]) -> Result<usize, ElfShapeError> {
     let segments = loadable_segments(elf)?;
     let len = elf.len() as u64;
     let mut changed = 0;
-    for s in segments {
-        let Some(padded) = padded_size(&s, len) else {
+    for s in &segments {
+        let Some(padded) = padded_size(s, len) else {
             continue;
         };
+        // A linker may start the next segment in the same page; then that
+        // page is the next segment's, and this one must keep its end.
+        let (Some(start), Some(end)) = (s.vaddr.checked_add(s.filesz), s.vaddr.checked_add(padded))
+        else {
+            continue;
+        };
+        if segments
+            .iter()
+            .any(|o| o.at != s.at && overlaps(&(start..end), o))
+        {
+            continue;
+        }
         elf[s.at + 32..s.at + 40].copy_from_slice(&padded.to_le_bytes());
         elf[s.at + 40..s.at + 48].copy_from_slice(&padded.to_le_bytes());
         changed += 1;
@@ -78,6 +90,13 @@ fn padded_size(s: &Segment, file_len: u64) -> Option<u64> {
     let end = s.offset.checked_add(s.filesz)?;
     let rounded = end.checked_next_multiple_of(PAGE)?;
     (rounded != end && rounded <= file_len).then(|| rounded - s.offset)
+}
+
+/// Whether `range` meets any page `o` occupies in memory.
+fn overlaps(range: &std::ops::Range<u64>, o: &Segment) -> bool {
+    let start = o.vaddr - o.vaddr % PAGE;
+    let end = o.vaddr.saturating_add(o.memsz);
+    range.start < end && start < range.end
 }
 
 fn loadable_segments(elf: &[u8]) -> Result<Vec<Segment>, ElfShapeError> {
@@ -179,6 +198,9 @@ mod tests {
         );
         // Idempotent.
         assert_eq!(pad_readonly_segments(&mut b), Ok(0));
+        // The last page below the top of the address space.
+        let mut b = elf(&[(PT_LOAD, R, 0, u64::MAX - 0x1fff, 0x10, 0x10)], 0x1000);
+        assert_eq!(pad_readonly_segments(&mut b), Ok(1));
     }
 
     #[test]
@@ -197,6 +219,18 @@ mod tests {
             // Empty.
             (PT_LOAD, R, 0x100, 0x100, 0, 0),
         ];
+        // The padded end would pass the top of the address space.
+        let mut b = elf(&[(PT_LOAD, R, 0xff0, u64::MAX - 0xf, 0x8, 0x8)], 0x2000);
+        assert_eq!(pad_readonly_segments(&mut b), Ok(0));
+        // The next segment starts in the same page (packed by the linker).
+        let mut b = elf(
+            &[
+                (PT_LOAD, R, 0, 0, 0x1ee4, 0x1ee4),
+                (PT_LOAD, R | PF_X, 0x1f00, 0x1f00, 0x100, 0x100),
+            ],
+            0x3000,
+        );
+        assert_eq!(pad_readonly_segments(&mut b), Ok(0));
         for case in cases {
             let mut b = elf(&[case], 0x3000);
             let before = b.clone();
