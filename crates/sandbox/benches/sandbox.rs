@@ -1,7 +1,7 @@
 //! Sandbox runtime benchmark (run as root):
 //!
 //! ```text
-//! cargo bench -p airlock-sandbox --bench sandbox [-- --quick] [-- --memory]
+//! cargo bench -p airlock-sandbox --bench sandbox [-- [--quick] [--memory]]
 //! ```
 //!
 //! `--quick` runs fewer start rounds, `--memory` only the idle-memory part.
@@ -22,7 +22,8 @@
 //! - removal latency (`Node::destroy`);
 //! - 50 concurrent sandboxes, each with init connected: time to create them
 //!   all, host memory per idle sandbox outside the workload (PSS of the
-//!   runtime's host processes and of init), and the drop in MemAvailable
+//!   runtime's host processes, gVisor's ptrace stubs included, and of
+//!   init), and the drop in MemAvailable
 //!   per sandbox (everything: page tables, tmpfs, kernel objects), then
 //!   time to remove them all.
 //!

@@ -219,6 +219,12 @@ mod tests {
             // Empty.
             (PT_LOAD, R, 0x100, 0x100, 0, 0),
         ];
+        for case in cases {
+            let mut b = elf(&[case], 0x3000);
+            let before = b.clone();
+            assert_eq!(pad_readonly_segments(&mut b), Ok(0), "{case:?}");
+            assert_eq!(b, before, "{case:?}");
+        }
         // The padded end would pass the top of the address space.
         let mut b = elf(&[(PT_LOAD, R, 0xff0, u64::MAX - 0xf, 0x8, 0x8)], 0x2000);
         assert_eq!(pad_readonly_segments(&mut b), Ok(0));
@@ -231,12 +237,6 @@ mod tests {
             0x3000,
         );
         assert_eq!(pad_readonly_segments(&mut b), Ok(0));
-        for case in cases {
-            let mut b = elf(&[case], 0x3000);
-            let before = b.clone();
-            assert_eq!(pad_readonly_segments(&mut b), Ok(0), "{case:?}");
-            assert_eq!(b, before, "{case:?}");
-        }
     }
 
     #[test]
