@@ -451,9 +451,16 @@ fn runsc_idle_floor(run_dir: &Path, image: &Path) -> Vec<(Duration, f64)> {
 
 /// MemAvailable in KiB.
 fn mem_available() -> u64 {
-    let text = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    kib_field(
+        &std::fs::read_to_string("/proc/meminfo").unwrap_or_default(),
+        "MemAvailable:",
+    )
+}
+
+/// The value of a `Key:   N kB` line of a /proc file, in KiB (0 if absent).
+fn kib_field(text: &str, key: &str) -> u64 {
     text.lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -467,32 +474,31 @@ fn mem_available() -> u64 {
 /// there).
 fn runtime_pss() -> u64 {
     let procs = host_processes();
+    // runsc's processes and, however deep, their descendants (the stubs);
+    // not init's, whose children would be the workload.
     let mut ours: std::collections::HashSet<u32> = procs
-        .iter()
-        .filter(|p| {
-            p.cmd.starts_with("runsc") || p.cmd.starts_with("runc") || p.comm == "airlock-init"
-        })
-        .map(|p| p.pid)
-        .collect();
-    // The stubs: descendants of runsc's processes, however deep (not of
-    // init, whose children would be the workload).
-    let mut runsc: std::collections::HashSet<u32> = procs
         .iter()
         .filter(|p| p.cmd.starts_with("runsc"))
         .map(|p| p.pid)
         .collect();
     loop {
-        let before = runsc.len();
-        for p in &procs {
-            if runsc.contains(&p.ppid) {
-                runsc.insert(p.pid);
-                ours.insert(p.pid);
-            }
-        }
-        if runsc.len() == before {
+        let before = ours.len();
+        let children: Vec<u32> = procs
+            .iter()
+            .filter(|p| ours.contains(&p.ppid))
+            .map(|p| p.pid)
+            .collect();
+        ours.extend(children);
+        if ours.len() == before {
             break;
         }
     }
+    ours.extend(
+        procs
+            .iter()
+            .filter(|p| p.cmd.starts_with("runc") || p.comm == "airlock-init")
+            .map(|p| p.pid),
+    );
     procs
         .iter()
         .filter(|p| ours.contains(&p.pid))
@@ -536,9 +542,5 @@ fn host_processes() -> Vec<HostProcess> {
 
 fn pss_kib(pid: u32) -> u64 {
     let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    smaps
-        .lines()
-        .find_map(|l| l.strip_prefix("Pss:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
+    kib_field(&smaps, "Pss:")
 }

@@ -143,12 +143,18 @@ fn validation_rules() {
     );
 }
 
+/// The HTTP event at `seq`, and its canonical text.
+fn canonical_http_event(seq: u64) -> (AuditEvent, String) {
+    let mut ev = http_event();
+    ev.seq = seq;
+    ev.id = event_id(seq);
+    let text = String::from_utf8(ev.canonical()).unwrap();
+    (ev, text)
+}
+
 #[test]
 fn decode_refuses_unknown_fields_and_codes() {
-    let mut ev = http_event();
-    ev.seq = 1;
-    ev.id = event_id(1);
-    let text = String::from_utf8(ev.canonical()).unwrap();
+    let (_, text) = canonical_http_event(1);
     assert!(AuditEvent::decode(text.replace("A5001", "A9999").as_bytes()).is_err());
     assert!(AuditEvent::decode(text.replace("\"user\"", "\"usr\"").as_bytes()).is_err());
     assert!(AuditEvent::decode(b"not json").is_err());
@@ -156,10 +162,7 @@ fn decode_refuses_unknown_fields_and_codes() {
 
 #[test]
 fn decode_refuses_an_id_that_is_not_the_seqs() {
-    let mut ev = http_event();
-    ev.seq = 7;
-    ev.id = event_id(7);
-    let text = String::from_utf8(ev.canonical()).unwrap();
+    let (ev, text) = canonical_http_event(7);
     assert_eq!(AuditEvent::decode(text.as_bytes()).unwrap(), ev);
     let err = AuditEvent::decode(text.replace("\"ev-7\"", "\"ev-8\"").as_bytes()).unwrap_err();
     assert!(
