@@ -223,7 +223,7 @@ impl AuditLog {
             tails,
             reply: Reply::Blocking(reply),
         })?;
-        rx.recv().map_err(|_| AuditError::Closed)?
+        self.inner.shared.wait(&rx).ok_or(AuditError::Closed)?
     }
 
     fn send(&self, req: Request) -> Result<(), AuditError> {

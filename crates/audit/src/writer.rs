@@ -12,6 +12,14 @@
 //! to the writer thread and back costs two thread wake-ups, which in a VM
 //! cost about as much as the sync itself. The writer's state sits behind one
 //! mutex, so the thread and an inline caller never commit at the same time.
+//!
+//! For the same reason, when the callers are threads neither side sleeps
+//! through a group commit: the writer yields while a group gathers, and the
+//! callers yield while they wait for their acknowledgement
+//! ([`Shared::wait`]). Both waits are bounded by a commit or two, and
+//! yielding gives the CPU to any thread that has work, so only otherwise
+//! idle time is spent. Async callers' runtime workers need that CPU, so for
+//! them the writer sleeps as before.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -24,7 +32,7 @@ use crate::checkpoint::{Checkpoint, NoteSigner};
 use crate::error::{AuditError, StoreError};
 use crate::event::{event_id, splice};
 use crate::merkle::{CompactRange, Hash, leaf_hash};
-use crate::queue::{Queue, Taken};
+use crate::queue::{Gather, Queue, Taken};
 use crate::store::{AuditStore, NewEntry};
 
 /// What an append returns once the event is durable.
@@ -61,6 +69,8 @@ pub struct Stats {
     pub checkpoints: AtomicU64,
     /// Time spent committing (write + sync), in microseconds.
     pub commit_micros: AtomicU64,
+    /// A typical commit of late (moving average), in microseconds.
+    pub recent_commit_micros: AtomicU64,
     /// Batches that failed to commit.
     pub failed_commits: AtomicU64,
     /// Current log size.
@@ -125,6 +135,8 @@ impl Batch {
 pub(crate) struct Tuner {
     recent: std::collections::VecDeque<usize>,
     commit_time: Duration,
+    /// Whether the last batch held a blocked thread's append.
+    threads: bool,
 }
 
 impl Default for Tuner {
@@ -132,6 +144,7 @@ impl Default for Tuner {
         Self {
             recent: std::collections::VecDeque::with_capacity(TUNER_WINDOW),
             commit_time: Duration::ZERO,
+            threads: false,
         }
     }
 }
@@ -143,17 +156,23 @@ const TUNER_WINDOW: usize = 64;
 const MAX_COMMIT_DELAY: Duration = Duration::from_millis(1);
 
 impl Tuner {
-    /// Callers to wait for: the most seen in one recent batch.
-    fn target(&self) -> usize {
-        self.recent.iter().copied().max().unwrap_or(1)
+    /// How to gather the next batch: wait for as many callers as the most
+    /// seen in one recent batch, for at most half a typical commit (waiting
+    /// longer would cost more than it saves). Yield rather than sleep while
+    /// the callers are threads: each of them is being woken by its last
+    /// acknowledgement, and the writer's own wake-up would come on top. Async
+    /// callers run on runtime workers that need the CPU the writer would
+    /// spin on, so for them the writer sleeps.
+    fn gather(&self) -> Gather {
+        Gather {
+            target: self.recent.iter().copied().max().unwrap_or(1),
+            wait: (self.commit_time / 2).min(MAX_COMMIT_DELAY),
+            yielding: self.threads,
+        }
     }
 
-    /// Half a typical commit: waiting longer would cost more than it saves.
-    fn max_wait(&self) -> Duration {
-        (self.commit_time / 2).min(MAX_COMMIT_DELAY)
-    }
-
-    fn record(&mut self, requests: usize, took: Duration) {
+    fn record(&mut self, requests: usize, threads: bool, took: Duration) {
+        self.threads = threads;
         if self.recent.len() == TUNER_WINDOW {
             self.recent.pop_front();
         }
@@ -161,6 +180,15 @@ impl Tuner {
         // Exponential moving average, weight 1/8 on the newest commit.
         self.commit_time = (self.commit_time * 7 + took) / 8;
     }
+}
+
+/// Callers waiting on a disk whose commits take longer than this sleep
+/// instead of yielding (see [`Shared::wait`]).
+const MAX_YIELDING_COMMIT_MICROS: u64 = 500;
+
+/// Whole microseconds, saturating.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Commits after the last one that saw concurrent callers before a caller
@@ -221,7 +249,7 @@ impl Shared {
     fn fail_closed(&self) {
         tracing::error!("the audit writer's state is poisoned; refusing every append");
         self.queue.close();
-        while let Taken::Batch(reqs) = self.queue.take(Duration::ZERO, 1, Duration::ZERO) {
+        while let Taken::Batch(reqs) = self.queue.take(Duration::ZERO, Gather::NONE) {
             drop(reqs);
         }
     }
@@ -239,7 +267,7 @@ impl Shared {
         // A log reopened after a crash may hold events no checkpoint signs yet.
         self.lock()?.checkpoint_if_grown();
         loop {
-            let (idle, target, gather) = {
+            let (idle, gather) = {
                 let w = self.lock()?;
                 // Inline commits may dirty the log while this thread sleeps,
                 // so it never sleeps past one checkpoint interval.
@@ -248,14 +276,14 @@ impl Shared {
                 } else {
                     w.interval
                 };
-                (idle, w.tuner.target(), w.tuner.max_wait())
+                (idle, w.tuner.gather())
             };
             // Group commit's delay: when recent batches held more callers
             // than are queued now, the others are most likely just being woken
             // by their last ack; waiting a fraction of a commit for them
             // doubles the events per sync. A lone caller never waits (its
             // target is 1).
-            match self.queue.take(idle, target, gather) {
+            match self.queue.take(idle, gather) {
                 Taken::Timeout => self.lock()?.checkpoint_if_grown(),
                 Taken::Closed => break,
                 Taken::Batch(reqs) => {
@@ -313,6 +341,30 @@ impl Shared {
         Ok(result)
     }
 
+    /// Waits for a blocking caller's answer. The caller yields the CPU
+    /// instead of sleeping for about two commits (its event may go into the
+    /// one after the commit in flight): in a VM, waking a sleeping thread
+    /// costs a good part of a sync, and a batch's callers would pay it one
+    /// after the other. Where syncs are slow, a wake-up is cheap beside them,
+    /// and the caller sleeps at once.
+    pub fn wait<T>(&self, rx: &std::sync::mpsc::Receiver<T>) -> Option<T> {
+        let commit = self.stats.recent_commit_micros.load(Ordering::Relaxed);
+        if commit <= MAX_YIELDING_COMMIT_MICROS {
+            let until = Instant::now() + Duration::from_micros(2 * commit);
+            loop {
+                match rx.try_recv() {
+                    Ok(answer) => return Some(answer),
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+                    Err(std::sync::mpsc::TryRecvError::Empty) if Instant::now() < until => {
+                        std::thread::yield_now();
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                }
+            }
+        }
+        rx.recv().ok()
+    }
+
     fn commits(&self) -> u64 {
         self.stats.commits.load(Ordering::Relaxed)
     }
@@ -345,13 +397,19 @@ impl Writer {
         if !batch.appends.is_empty() {
             let started = Instant::now();
             let requests = batch.appends.len();
+            let threads = batch
+                .appends
+                .iter()
+                .any(|(_, reply)| matches!(reply, Reply::Blocking(_)));
             self.commit(std::mem::take(&mut batch.appends));
             let took = started.elapsed();
-            self.tuner.record(requests, took);
-            let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+            self.tuner.record(requests, threads, took);
             self.stats
                 .commit_micros
-                .fetch_add(micros, Ordering::Relaxed);
+                .fetch_add(micros(took), Ordering::Relaxed);
+            self.stats
+                .recent_commit_micros
+                .store(micros(self.tuner.commit_time), Ordering::Relaxed);
         }
         for reply in batch.checkpoints {
             reply.send(self.checkpoint_now());
