@@ -137,14 +137,15 @@ impl Queue {
             |st: &State| st.appends < gather.target && st.checkpoints == 0 && !st.closed;
         if gather.yielding {
             st = self.yield_while(st, deadline, gathering);
-        }
-        while gathering(&st) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
+        } else {
+            while gathering(&st) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                st.wake_at = gather.target;
+                st = self.cv.wait_timeout(st, left).expect("queue lock").0;
             }
-            st.wake_at = gather.target;
-            st = self.cv.wait_timeout(st, left).expect("queue lock").0;
         }
         st.wake_at = 0;
         let mut batch = Vec::new();
