@@ -115,39 +115,26 @@ impl Queue {
     /// queued.
     pub fn take(&self, idle: Duration, gather: Gather) -> Taken {
         let mut st = self.state.lock().expect("queue lock");
+        let empty = |st: &State| st.reqs.is_empty() && !st.closed;
         if gather.yielding && gather.target > 1 {
-            st = self.yield_while(st, Instant::now() + gather.wait, |st| {
-                st.reqs.is_empty() && !st.closed
-            });
+            st = self.yield_while(st, Instant::now() + gather.wait, empty);
         }
-        let deadline = Instant::now() + idle;
-        while st.reqs.is_empty() {
-            if st.closed {
-                return Taken::Closed;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Taken::Timeout;
-            }
-            st.wake_at = 1;
-            st = self.cv.wait_timeout(st, left).expect("queue lock").0;
+        st = self.sleep_while(st, Instant::now() + idle, 1, empty);
+        if st.reqs.is_empty() {
+            return if st.closed {
+                Taken::Closed
+            } else {
+                Taken::Timeout
+            };
         }
         let deadline = Instant::now() + gather.wait;
         let gathering =
             |st: &State| st.appends < gather.target && st.checkpoints == 0 && !st.closed;
-        if gather.yielding {
-            st = self.yield_while(st, deadline, gathering);
+        st = if gather.yielding {
+            self.yield_while(st, deadline, gathering)
         } else {
-            while gathering(&st) {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                st.wake_at = gather.target;
-                st = self.cv.wait_timeout(st, left).expect("queue lock").0;
-            }
-        }
-        st.wake_at = 0;
+            self.sleep_while(st, deadline, gather.target, gathering)
+        };
         let mut batch = Vec::new();
         let mut events = 0;
         while let Some(req) = st.reqs.pop_front() {
@@ -164,6 +151,27 @@ impl Queue {
             }
         }
         Taken::Batch(batch)
+    }
+
+    /// Sleeps while `pending` holds, up to `deadline`, asking to be woken by
+    /// the push that makes `wake_at` appends queued (or any checkpoint).
+    fn sleep_while<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Instant,
+        wake_at: usize,
+        pending: impl Fn(&State) -> bool,
+    ) -> MutexGuard<'a, State> {
+        while pending(&st) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st.wake_at = wake_at;
+            st = self.cv.wait_timeout(st, left).expect("queue lock").0;
+        }
+        st.wake_at = 0;
+        st
     }
 
     /// Yields the CPU, lock released, while `pending` holds, up to `deadline`.

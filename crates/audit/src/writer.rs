@@ -158,11 +158,8 @@ const MAX_COMMIT_DELAY: Duration = Duration::from_millis(1);
 impl Tuner {
     /// How to gather the next batch: wait for as many callers as the most
     /// seen in one recent batch, for at most half a typical commit (waiting
-    /// longer would cost more than it saves). Yield rather than sleep while
-    /// the callers are threads: each of them is being woken by its last
-    /// acknowledgement, and the writer's own wake-up would come on top. Async
-    /// callers run on runtime workers that need the CPU the writer would
-    /// spin on, so for them the writer sleeps.
+    /// longer would cost more than it saves), yielding while the last batch's
+    /// callers were threads (see [`Gather::yielding`]).
     fn gather(&self) -> Gather {
         Gather {
             target: self.recent.iter().copied().max().unwrap_or(1),
