@@ -152,6 +152,9 @@ impl Default for Tuner {
 /// Commits remembered by the tuner: a caller that stops appending stops
 /// being waited for after this many commits.
 const TUNER_WINDOW: usize = 64;
+/// The most a single commit weighs in the moving average of commit time,
+/// in typical commits.
+const OUTLIER_COMMITS: u32 = 4;
 /// The longest group-commit wait, whatever the disk.
 const MAX_COMMIT_DELAY: Duration = Duration::from_millis(1);
 
@@ -174,7 +177,15 @@ impl Tuner {
             self.recent.pop_front();
         }
         self.recent.push_back(requests);
-        // Exponential moving average, weight 1/8 on the newest commit.
+        // Exponential moving average, weight 1/8 on the newest commit. A
+        // rare slow commit (one that also grows the segment: milliseconds)
+        // counts as at most a few typical ones, so that one outlier does not
+        // push the average past MAX_YIELDING_COMMIT_MICROS and send every
+        // waiting caller to sleep for the commits after it.
+        let took = match self.commit_time.is_zero() {
+            true => took,
+            false => took.min(self.commit_time * OUTLIER_COMMITS),
+        };
         self.commit_time = (self.commit_time * 7 + took) / 8;
     }
 }
@@ -531,5 +542,36 @@ impl Writer {
         });
         self.last_checkpoint_at = Instant::now();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tuned(commits: &[u64]) -> Tuner {
+        let mut t = Tuner::default();
+        for &us in commits {
+            t.record(8, true, Duration::from_micros(us));
+        }
+        t
+    }
+
+    #[test]
+    fn one_slow_commit_does_not_make_callers_sleep() {
+        let mut commits = vec![100; 50];
+        commits.push(5_000); // a commit that also grew the segment
+        let t = tuned(&commits);
+        assert!(micros(t.commit_time) <= MAX_YIELDING_COMMIT_MICROS, "{t:?}");
+    }
+
+    #[test]
+    fn a_slow_disk_is_learned_within_a_few_commits() {
+        let mut commits = vec![100; 50];
+        commits.extend([5_000; 24]);
+        let t = tuned(&commits);
+        assert!(micros(t.commit_time) > MAX_YIELDING_COMMIT_MICROS, "{t:?}");
+        // The first commit is taken whole, with nothing to compare it to.
+        assert_eq!(micros(tuned(&[3_000]).commit_time), 3_000 / 8);
     }
 }

@@ -11,6 +11,7 @@
 //! is read back from the log and checked there.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -37,6 +38,9 @@ const FLUSH_ROWS: usize = 100_000;
 const FLUSH_EVERY: Duration = Duration::from_secs(30);
 /// Rows held in memory at most, when writing them keeps failing.
 const MAX_RECENT: usize = 4 * FLUSH_ROWS;
+/// The longest an idle indexer sleeps before looking at the tail again
+/// (an append's wake-up is skipped when the indexer holds its lock).
+const IDLE_LOOK: Duration = Duration::from_secs(1);
 /// CPU niceness of the indexer thread.
 const NICE: i32 = 10;
 /// Wait before retrying after an error.
@@ -72,8 +76,6 @@ struct State {
     recent_rows: usize,
     /// Readers waiting for the index to catch up.
     waiting: usize,
-    /// The indexer sleeps until told about new records.
-    idle: bool,
     stop: bool,
     error: Option<String>,
 }
@@ -82,6 +84,11 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     cv: Condvar,
+    /// Set while the indexer has nothing to parse and sleeps (or is about
+    /// to): only then does an append need to wake it. Outside the lock,
+    /// because the appender must never wait for this low-priority thread
+    /// (see [`Index::notify`]).
+    idle: AtomicBool,
 }
 
 impl Shared {
@@ -155,11 +162,11 @@ impl Index {
                 recent: Vec::new(),
                 recent_rows: 0,
                 waiting: 0,
-                idle: false,
                 stop: false,
                 error: None,
             }),
             cv: Condvar::new(),
+            idle: AtomicBool::new(false),
         });
         let thread = {
             let shared = shared.clone();
@@ -176,11 +183,21 @@ impl Index {
         })
     }
 
-    /// Tells the indexer the log grew (cheap when it is already busy).
+    /// Tells the indexer the log grew, without ever waiting for it: this
+    /// runs on the commit path, and the indexer runs at low priority, so
+    /// blocking on its lock while the scheduler has it off the CPU would
+    /// stall every appender for milliseconds. When the lock is taken the
+    /// indexer is awake (or about to look at the tail again), and at worst
+    /// the next append, search or its periodic look picks the records up.
     pub fn notify(&self) {
-        let mut st = self.shared.lock();
-        if st.idle {
-            st.idle = false;
+        // Pairs with the fence in `wait_for_work`: either this sees the
+        // indexer idle, or the indexer sees the tail the caller published.
+        fence(Ordering::SeqCst);
+        if !self.shared.idle.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(_st) = self.shared.state.try_lock() {
+            self.shared.idle.store(false, Ordering::SeqCst);
             self.shared.cv.notify_all();
         }
     }
@@ -407,16 +424,20 @@ impl Indexer {
             if st.stop {
                 return Work::Stop;
             }
+            // Idle until shown otherwise; the fence pairs with `notify`'s.
+            self.shared.idle.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             let backlog = self.core.tail().index.saturating_sub(st.parsed.index);
             let full = st.recent_rows >= MAX_RECENT;
             let stale = st.recent_rows > 0 && flushed_at.elapsed() >= FLUSH_EVERY;
             // Readers wait for parsing, not for writing: write first only
             // when nobody waits, or when memory is full.
             if (st.recent_rows >= FLUSH_ROWS || stale) && (st.waiting == 0 || full) {
+                self.shared.idle.store(false, Ordering::SeqCst);
                 return Work::Flush;
             }
             if backlog > 0 && !full {
-                st.idle = false;
+                self.shared.idle.store(false, Ordering::SeqCst);
                 // Let appends accumulate, unless a reader is waiting or
                 // there is a backlog to catch up with anyway.
                 if st.waiting == 0 && backlog < MAX_CHUNK as u64 {
@@ -425,16 +446,15 @@ impl Indexer {
                 }
                 return Work::Parse(st.parsed);
             }
-            st.idle = true;
-            st = if st.recent_rows == 0 {
-                self.shared.cv.wait(st).expect("index lock")
+            // Never less than a moment: a flush may be waiting for a reader
+            // to leave. Never more than IDLE_LOOK: a notify can be skipped.
+            let left = if st.recent_rows == 0 {
+                IDLE_LOOK
             } else {
-                // Never less than a moment: a flush may be waiting for a
-                // reader to leave.
-                let left = FLUSH_EVERY.saturating_sub(flushed_at.elapsed());
-                let left = left.max(Duration::from_millis(10));
-                self.shared.cv.wait_timeout(st, left).expect("index lock").0
+                FLUSH_EVERY.saturating_sub(flushed_at.elapsed())
             };
+            let left = left.clamp(Duration::from_millis(10), IDLE_LOOK);
+            st = self.shared.cv.wait_timeout(st, left).expect("index lock").0;
         }
     }
 
@@ -484,10 +504,12 @@ impl Indexer {
                 false
             }
         });
+        // Built before taking the lock: readers wait on it.
+        let chunk = (!rows.is_empty()).then(|| Arc::new(Chunk::new(rows)));
         let mut st = self.shared.lock();
-        st.recent_rows += rows.len();
-        if !rows.is_empty() {
-            st.recent.push(Arc::new(Chunk::new(rows)));
+        if let Some(chunk) = chunk {
+            st.recent_rows += chunk.rows.len();
+            st.recent.push(chunk);
         }
         st.parsed = parsed;
         let error = match (res, damaged) {
@@ -522,5 +544,62 @@ impl Indexer {
         st.recent.drain(..chunks.len());
         st.recent_rows -= chunks.iter().map(|c| c.rows.len()).sum::<usize>();
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_without_thread() -> Index {
+        Index {
+            path: PathBuf::new(),
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    parsed: Pos::START,
+                    flushed: 0,
+                    recent: Vec::new(),
+                    recent_rows: 0,
+                    waiting: 0,
+                    stop: false,
+                    error: None,
+                }),
+                cv: Condvar::new(),
+                idle: AtomicBool::new(true),
+            }),
+            readers: Mutex::new(Vec::new()),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// The commit path calls `notify`; the indexer runs at low priority and
+    /// may sit off the CPU holding its lock. Waiting for it there would
+    /// stall every appender, so `notify` must return while the lock is held.
+    #[test]
+    fn notify_never_waits_for_the_indexer_lock() {
+        let index = Arc::new(index_without_thread());
+        let held = index.shared.lock();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let notifier = {
+            let index = index.clone();
+            std::thread::spawn(move || {
+                index.notify();
+                done_tx.send(()).unwrap();
+            })
+        };
+        let returned = done_rx.recv_timeout(Duration::from_secs(5));
+        drop(held);
+        notifier.join().unwrap();
+        assert!(returned.is_ok(), "notify blocked on the indexer's lock");
+    }
+
+    #[test]
+    fn notify_wakes_an_idle_indexer_and_leaves_a_busy_one_alone() {
+        let index = index_without_thread();
+        index.notify();
+        assert!(!index.shared.idle.load(Ordering::SeqCst), "woken");
+        // Busy (not idle): nothing to do, and nothing changes.
+        index.notify();
+        assert!(!index.shared.idle.load(Ordering::SeqCst));
     }
 }
