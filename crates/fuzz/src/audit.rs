@@ -267,6 +267,26 @@ pub fn query(data: &[u8]) {
     }
 }
 
+/// A posting list of the search index (`index.db` is as editable as the
+/// log): decoding never panics, and what decodes is ascending and encodes
+/// back to the same bytes (one encoding per list, so damage cannot hide).
+pub fn postings(data: &[u8]) {
+    use airlock_audit::file::postings::{decode, encode};
+    if let Some(seqs) = decode(data) {
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "not ascending");
+        assert_eq!(encode(&seqs), data, "a second encoding of the same list");
+    }
+}
+
+pub fn postings_seeds() -> Vec<Vec<u8>> {
+    use airlock_audit::file::postings::encode;
+    vec![
+        encode(&[0, 1, 2, 300, 70_000, 1 << 40]),
+        encode(&(5_000..5_200).step_by(7).collect::<Vec<_>>()),
+        encode(&[u64::MAX]),
+    ]
+}
+
 /// Values the docs show, one per line.
 pub fn query_seeds() -> Vec<Vec<u8>> {
     vec![

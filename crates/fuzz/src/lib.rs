@@ -94,6 +94,11 @@ pub const TARGETS: &[Target] = &[
         seeds: audit::query_seeds,
     },
     Target {
+        name: "audit_postings",
+        run: audit::postings,
+        seeds: audit::postings_seeds,
+    },
+    Target {
         name: "audit_recording",
         run: audit::recording,
         seeds: audit::recording_seeds,

@@ -97,6 +97,7 @@ fuzz_tests!(
     audit_proof,
     audit_event,
     audit_query,
+    audit_postings,
     audit_recording,
     proxy_sse,
     proxy_destination,

@@ -16,17 +16,17 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::error::StoreError;
 use crate::file::format::RECORD_HEADER_LEN;
 use crate::file::recent::{Chunk, IndexRow};
 use crate::file::segments::{Core, Found, Pos};
-use crate::file::sql::{Pooled, as_i64, search_sql, write_rows};
+use crate::file::sql::{Pooled, as_i64, write_rows};
 use crate::query::Query;
 
 /// Bumped when the schema changes: an index of another version is rebuilt.
-const INDEX_VERSION: i64 = 1;
+const INDEX_VERSION: i64 = 2;
 /// Rows parsed per pass at most.
 const MAX_CHUNK: usize = 50_000;
 /// How long the indexer lets appends accumulate before parsing them, unless
@@ -59,8 +59,13 @@ CREATE TABLE IF NOT EXISTS events (
     time     TEXT,
     code     TEXT
 ) STRICT;
-CREATE INDEX IF NOT EXISTS events_user ON events(user);
-CREATE INDEX IF NOT EXISTS events_sandbox ON events(sandbox);
+CREATE TABLE IF NOT EXISTS postings (
+    kind     INTEGER NOT NULL,
+    key      TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    seqs     BLOB NOT NULL,
+    PRIMARY KEY (kind, key, last_seq)
+) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_action ON events(action);
 CREATE INDEX IF NOT EXISTS events_time ON events(time);
 ";
@@ -259,17 +264,8 @@ impl Index {
         upto: u64,
         limit: usize,
     ) -> Result<Vec<(u64, u64, u64)>, StoreError> {
-        let (sql, args) = search_sql(q, upto, limit);
         let conn = self.reader()?;
-        let mut stmt = conn.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-            Ok((
-                r.get::<_, i64>(0)? as u64,
-                r.get::<_, i64>(1)? as u64,
-                r.get::<_, i64>(2)? as u64,
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        crate::file::sql::search(conn.conn(), q, upto, limit)
     }
 
     fn reader(&self) -> Result<Pooled<'_>, StoreError> {
@@ -333,14 +329,23 @@ fn open_checked(
         Some(_) => {}
         None => {
             conn.execute("DELETE FROM events", [])?;
+            conn.execute("DELETE FROM postings", [])?;
             let sql = "INSERT INTO meta (key, value) VALUES ('log_id', ?1)";
             conn.execute(sql, [&log_id[..]])?;
         }
     }
     // Rows past the log's end cannot be right (the log is checked against
     // its checkpoints separately); the last row left must point at its record.
+    // Rows past the log's end mean the log lost entries the index saw
+    // (damage, or a restored backup): rebuild rather than leave posting
+    // lists that name entries now gone or different.
     let tail = core.tail();
-    conn.execute("DELETE FROM events WHERE seq >= ?1", [as_i64(tail.index)])?;
+    let past_end = "SELECT EXISTS (SELECT 1 FROM events WHERE seq >= ?1)";
+    if conn.query_row(past_end, [as_i64(tail.index)], |r| r.get::<_, bool>(0))? {
+        return Err(StoreError::Corrupt(
+            "the index holds entries the log does not".into(),
+        ));
+    }
     let sql = "SELECT seq, seg, off FROM events ORDER BY seq DESC LIMIT 1";
     let last = conn
         .query_row(sql, [], |r| {

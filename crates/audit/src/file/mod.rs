@@ -24,6 +24,7 @@ mod checkpoints;
 mod crc;
 pub mod format;
 mod index;
+pub mod postings;
 mod reader;
 mod recent;
 mod segments;
