@@ -271,6 +271,46 @@ impl AuditEvent {
 }
 
 /// `{"seq":N,"id":"ev-N",` followed by the tail without its opening brace.
+/// What a search index keeps of an event (user, sandbox, action, decision,
+/// time, code), taken from the event when it is appended, so that the
+/// indexer need not parse the stored body back. Private: only the log builds
+/// it, always from the event whose body is stored with it.
+#[derive(Debug, Clone)]
+pub struct Searchable {
+    time: OffsetDateTime,
+    code: EventCode,
+    action: String,
+    decision: Effect,
+    user: Option<UserName>,
+    sandbox: Option<SandboxId>,
+}
+
+impl Searchable {
+    pub(crate) fn of(ev: &AuditEvent) -> Self {
+        Self {
+            time: ev.time,
+            code: ev.code,
+            action: ev.action.clone(),
+            decision: ev.decision,
+            user: ev.user.clone(),
+            sandbox: ev.sandbox.clone(),
+        }
+    }
+
+    /// user, sandbox, action, decision, time, code: each as the body holds
+    /// it (what parsing the body would give).
+    pub(crate) fn fields(&self) -> [Option<Box<str>>; 6] {
+        [
+            self.user.as_ref().map(|u| u.as_str().into()),
+            self.sandbox.as_ref().map(|s| s.as_str().into()),
+            Some(self.action.as_str().into()),
+            Some(self.decision.as_str().into()),
+            Some(crate::timefmt::format(&self.time).into()),
+            Some(self.code.id().into()),
+        ]
+    }
+}
+
 pub(crate) fn splice(seq: u64, tail: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(tail.len() + 48);
     out.extend_from_slice(format!("{{\"seq\":{seq},\"id\":\"ev-{seq}\",").as_bytes());

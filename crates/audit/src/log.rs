@@ -16,14 +16,16 @@ use tokio::sync::oneshot;
 
 use crate::checkpoint::{Checkpoint, NoteSigner, NoteVerifier};
 use crate::error::AuditError;
-use crate::event::{AuditEvent, parse_event_id};
+use crate::event::{AuditEvent, Searchable, parse_event_id};
 use crate::file::FileStore;
 use crate::merkle::CompactRange;
 use crate::query::Query;
 use crate::store::{AuditStore, Row, StoredCheckpoint};
 use crate::validate::MAX_EVENT_BYTES;
 use crate::verify::{LogVerifier, VerifyReport};
-use crate::writer::{AppendReceipt, Reply, Request, Shared, SignedCheckpoint, Stats, Writer};
+use crate::writer::{
+    AppendReceipt, Prepared, Reply, Request, Shared, SignedCheckpoint, Stats, Writer,
+};
 
 /// Tunables of [`AuditLog::open_with`].
 #[derive(Debug, Clone)]
@@ -381,17 +383,20 @@ fn decode(body: &[u8]) -> Result<AuditEvent, AuditError> {
 
 /// Validates and encodes on the caller's thread, so that the single writer
 /// only splices, hashes and writes.
-fn encode(events: &[AuditEvent]) -> Result<Vec<Vec<u8>>, AuditError> {
-    let mut tails = Vec::with_capacity(events.len());
+fn encode(events: &[AuditEvent]) -> Result<Vec<Prepared>, AuditError> {
+    let mut prepared = Vec::with_capacity(events.len());
     for ev in events {
         ev.validate()?;
         let tail = ev.encode_tail();
         if tail.len() > MAX_EVENT_BYTES {
             return Err(AuditError::TooLarge(tail.len()));
         }
-        tails.push(tail);
+        prepared.push(Prepared {
+            tail,
+            searchable: Searchable::of(ev),
+        });
     }
-    Ok(tails)
+    Ok(prepared)
 }
 
 fn first(r: Result<Vec<AppendReceipt>, AuditError>) -> Result<AppendReceipt, AuditError> {

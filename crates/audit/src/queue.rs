@@ -199,8 +199,12 @@ mod tests {
 
     fn append() -> Request {
         let (tx, _rx) = std::sync::mpsc::sync_channel(1);
+        let ev = crate::AuditEvent::new(crate::EventCode::UserLogin);
         Request::Append {
-            tails: vec![b"{}".to_vec()],
+            tails: vec![crate::writer::Prepared {
+                tail: b"{}".to_vec(),
+                searchable: crate::event::Searchable::of(&ev),
+            }],
             reply: Reply::Blocking(tx),
         }
     }

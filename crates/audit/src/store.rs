@@ -3,11 +3,13 @@
 //! backend can follow without touching the log, the writer or verification.
 //!
 //! Entries are `(seq, body, leaf)`: the canonical event bytes and their RFC
-//! 6962 leaf hash. Search fields are derived from `body` by the backend; any
-//! copy of them (an index) is a hint: the log re-checks every search result
-//! against its body, and verification reads only the entries.
+//! 6962 leaf hash, with the event's search fields alongside (taken from the
+//! event, so a backend need not parse the body back). Any copy of them (an
+//! index) is a hint: the log re-checks every search result against its body,
+//! and verification reads only the entries.
 
 use crate::error::StoreError;
+use crate::event::Searchable;
 use crate::merkle::Hash;
 use crate::query::Query;
 
@@ -20,6 +22,8 @@ pub struct NewEntry {
     pub body: Vec<u8>,
     /// `leaf_hash(body)`.
     pub leaf: Hash,
+    /// The body's search fields, for a backend that indexes them.
+    pub searchable: Searchable,
 }
 
 /// One stored entry, as read back.

@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 
 use crate::checkpoint::{Checkpoint, NoteSigner};
 use crate::error::{AuditError, StoreError};
-use crate::event::{event_id, splice};
+use crate::event::{Searchable, event_id, splice};
 use crate::merkle::{CompactRange, Hash, leaf_hash};
 use crate::queue::{Gather, Queue, Taken};
 use crate::store::{AuditStore, NewEntry};
@@ -103,11 +103,18 @@ pub(crate) type AppendResult = Result<Vec<AppendReceipt>, AuditError>;
 type AppendReply = Reply<AppendResult>;
 type CheckpointReply = Reply<Result<SignedCheckpoint, AuditError>>;
 
+/// An event ready to append: its encoded tail (see
+/// `AuditEvent::encode_tail`) and its search fields.
+pub(crate) struct Prepared {
+    pub tail: Vec<u8>,
+    pub searchable: Searchable,
+}
+
 /// A request to the writer.
 pub(crate) enum Request {
-    /// Append pre-encoded event tails (see `AuditEvent::encode_tail`).
+    /// Append prepared events.
     Append {
-        tails: Vec<Vec<u8>>,
+        tails: Vec<Prepared>,
         reply: AppendReply,
     },
     /// Write a checkpoint now (if the tree grew) and return the latest.
@@ -117,7 +124,7 @@ pub(crate) enum Request {
 /// The requests taken for one commit.
 #[derive(Default)]
 struct Batch {
-    appends: Vec<(Vec<Vec<u8>>, AppendReply)>,
+    appends: Vec<(Vec<Prepared>, AppendReply)>,
     checkpoints: Vec<CheckpointReply>,
 }
 
@@ -311,7 +318,7 @@ impl Shared {
     /// Commits `tails` on the caller's thread when it is alone: nothing
     /// queued, no commit running, and no concurrent caller seen for a while.
     /// Gives `tails` back when the caller should queue them instead.
-    pub fn try_inline(&self, tails: Vec<Vec<u8>>) -> Result<AppendResult, Vec<Vec<u8>>> {
+    pub fn try_inline(&self, tails: Vec<Prepared>) -> Result<AppendResult, Vec<Prepared>> {
         if self.commits() < self.inline_from.load(Ordering::Relaxed) {
             return Err(tails);
         }
@@ -427,14 +434,20 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, appends: Vec<(Vec<Vec<u8>>, AppendReply)>) {
+    fn commit(&mut self, appends: Vec<(Vec<Prepared>, AppendReply)>) {
         let mut seq = self.range.size();
         let mut entries = Vec::new();
         for (tails, _) in &appends {
-            for tail in tails {
-                let body = splice(seq, tail);
+            for p in tails {
+                let body = splice(seq, &p.tail);
                 let leaf = leaf_hash(&body);
-                entries.push(NewEntry { seq, body, leaf });
+                let searchable = p.searchable.clone();
+                entries.push(NewEntry {
+                    seq,
+                    body,
+                    leaf,
+                    searchable,
+                });
                 seq += 1;
             }
         }
@@ -447,7 +460,7 @@ impl Writer {
         }
     }
 
-    fn committed(&mut self, appends: Vec<(Vec<Vec<u8>>, AppendReply)>, entries: &[NewEntry]) {
+    fn committed(&mut self, appends: Vec<(Vec<Prepared>, AppendReply)>, entries: &[NewEntry]) {
         for e in entries {
             self.range.append(e.leaf);
         }
@@ -469,7 +482,7 @@ impl Writer {
         }
     }
 
-    fn failed(&mut self, appends: Vec<(Vec<Vec<u8>>, AppendReply)>, e: StoreError) {
+    fn failed(&mut self, appends: Vec<(Vec<Prepared>, AppendReply)>, e: StoreError) {
         self.stats.failed_commits.fetch_add(1, Ordering::Relaxed);
         tracing::error!(error = %e, "audit batch could not be committed; refusing the operations");
         for (_, reply) in appends {

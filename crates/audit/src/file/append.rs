@@ -72,13 +72,15 @@ impl Appender {
         })
     }
 
-    /// Writes `entries` (the next seqs) durably, or nothing.
-    pub fn append(&mut self, core: &Core, entries: &[NewEntry]) -> Result<(), StoreError> {
+    /// Writes `entries` (the next seqs) durably, or nothing. Returns where
+    /// the first one went: the segment's number and the record's offset
+    /// (the others follow it back to back).
+    pub fn append(&mut self, core: &Core, entries: &[NewEntry]) -> Result<(u64, u64), StoreError> {
         if let Some(why) = &self.poisoned {
             return Err(StoreError::Other(why.clone()));
         }
         let Some(first) = entries.first() else {
-            return Ok(());
+            return Ok((self.seg.number, self.tail.offset));
         };
         if first.seq != self.tail.index {
             return Err(StoreError::Other(format!(
@@ -106,7 +108,7 @@ impl Appender {
         self.tail.offset += len;
         self.tail.index += entries.len() as u64;
         *core.tail.lock().expect("tail lock") = self.tail;
-        Ok(())
+        Ok((self.seg.number, at))
     }
 
     fn encode(&mut self, entries: &[NewEntry]) {

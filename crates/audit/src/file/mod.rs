@@ -38,7 +38,7 @@ use std::time::Duration;
 use crate::error::StoreError;
 use crate::file::append::{Appender, create_segment};
 use crate::file::checkpoints::CheckpointFile;
-use crate::file::format::{SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::file::format::{RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::file::index::{Index, View};
 use crate::file::recent::{Fields, Filter, IndexRow};
 use crate::file::segments::{Core, Found, Pos, Segment, find_end, list_segments};
@@ -346,11 +346,28 @@ fn new_log_id() -> Result<[u8; 16], StoreError> {
     Ok(id)
 }
 
+#[cfg(test)]
+impl FileStore {
+    pub(crate) fn index_for_tests(&self) -> &Index {
+        self.index.as_ref().expect("an index")
+    }
+}
+
 impl AuditStore for FileStore {
     fn append(&self, entries: &[NewEntry]) -> Result<(), StoreError> {
         let mut guard = self.appender.lock().expect("appender lock");
         let appender = guard.as_mut().ok_or(StoreError::ReadOnly)?;
-        appender.append(&self.core, entries)?;
+        let (seg, mut off) = appender.append(&self.core, entries)?;
+        if let Some(index) = &self.index {
+            // Handed over in commit order (this lock), so that the indexer
+            // need not read them back from the log.
+            let rows = entries.iter().map(|e| {
+                let row = IndexRow::from_fields(e.seq, seg, off, e.searchable.fields());
+                off += (RECORD_HEADER_LEN + e.body.len()) as u64;
+                row
+            });
+            index.offer(rows.collect(), appender.tail);
+        }
         drop(guard);
         if let Some(index) = &self.index {
             index.notify();

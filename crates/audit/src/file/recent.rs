@@ -62,6 +62,17 @@ impl IndexRow {
         }
     }
 
+    /// The row of the entry at `seq`, `(seg, off)`, with fields already
+    /// known (see `Searchable::fields`).
+    pub fn from_fields(seq: u64, seg: u64, off: u64, fields: [Option<Box<str>>; 6]) -> Self {
+        Self {
+            seq,
+            seg,
+            off,
+            fields,
+        }
+    }
+
     fn field(&self, i: usize) -> Option<&str> {
         self.fields[i].as_deref()
     }
