@@ -102,6 +102,26 @@ struct Shared {
 }
 
 impl Shared {
+    /// The state of an index whose rows end (parsed and written) at `done`.
+    fn new(done: Pos) -> Self {
+        Self {
+            state: Mutex::new(State {
+                parsed: done,
+                flushed: done.index,
+                recent: Vec::new(),
+                recent_rows: 0,
+                waiting: 0,
+                stop: false,
+                error: None,
+            }),
+            cv: Condvar::new(),
+            offered: AtomicUsize::new(0),
+            taken: AtomicU64::new(0),
+            scanned: AtomicU64::new(0),
+            idle: AtomicBool::new(false),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("index lock")
     }
@@ -174,22 +194,7 @@ impl Index {
         if behind > 0 {
             tracing::info!(behind, "audit index catching up with the log");
         }
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                parsed: done,
-                flushed: done.index,
-                recent: Vec::new(),
-                recent_rows: 0,
-                waiting: 0,
-                stop: false,
-                error: None,
-            }),
-            cv: Condvar::new(),
-            offered: AtomicUsize::new(0),
-            taken: AtomicU64::new(0),
-            scanned: AtomicU64::new(0),
-            idle: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(done));
         let (offers, offered) = mpsc::channel();
         let thread = {
             let shared = shared.clone();
@@ -640,22 +645,7 @@ mod tests {
     fn index_without_thread() -> Index {
         Index {
             path: PathBuf::new(),
-            shared: Arc::new(Shared {
-                state: Mutex::new(State {
-                    parsed: Pos::START,
-                    flushed: 0,
-                    recent: Vec::new(),
-                    recent_rows: 0,
-                    waiting: 0,
-                    stop: false,
-                    error: None,
-                }),
-                cv: Condvar::new(),
-                offered: AtomicUsize::new(0),
-                taken: AtomicU64::new(0),
-                scanned: AtomicU64::new(0),
-                idle: AtomicBool::new(true),
-            }),
+            shared: Arc::new(Shared::new(Pos::START)),
             readers: Mutex::new(Vec::new()),
             thread: Mutex::new(None),
             offers: mpsc::channel().0,
@@ -668,6 +658,7 @@ mod tests {
     #[test]
     fn notify_never_waits_for_the_indexer_lock() {
         let index = Arc::new(index_without_thread());
+        index.shared.idle.store(true, Ordering::SeqCst);
         let held = index.shared.lock();
         let (done_tx, done_rx) = mpsc::channel();
         let notifier = {
@@ -686,6 +677,7 @@ mod tests {
     #[test]
     fn notify_wakes_an_idle_indexer_and_leaves_a_busy_one_alone() {
         let index = index_without_thread();
+        index.shared.idle.store(true, Ordering::SeqCst);
         index.notify();
         assert!(!index.shared.idle.load(Ordering::SeqCst), "woken");
         // Busy (not idle): nothing to do, and nothing changes.
