@@ -437,16 +437,17 @@ impl Writer {
     fn commit(&mut self, appends: Vec<(Vec<Prepared>, AppendReply)>) {
         let mut seq = self.range.size();
         let mut entries = Vec::new();
-        for (tails, _) in &appends {
-            for p in tails {
+        let mut waiters = Vec::with_capacity(appends.len());
+        for (prepared, reply) in appends {
+            waiters.push((prepared.len(), reply));
+            for p in prepared {
                 let body = splice(seq, &p.tail);
                 let leaf = leaf_hash(&body);
-                let searchable = p.searchable.clone();
                 entries.push(NewEntry {
                     seq,
                     body,
                     leaf,
-                    searchable,
+                    searchable: p.searchable,
                 });
                 seq += 1;
             }
@@ -455,12 +456,13 @@ impl Writer {
         let written = self.store.append(&entries);
         self.appending.store(false, Ordering::Relaxed);
         match written {
-            Ok(()) => self.committed(appends, &entries),
-            Err(e) => self.failed(appends, e),
+            Ok(()) => self.committed(waiters, &entries),
+            Err(e) => self.failed(waiters, e),
         }
     }
 
-    fn committed(&mut self, appends: Vec<(Vec<Prepared>, AppendReply)>, entries: &[NewEntry]) {
+    /// `waiters`: each caller's reply and how many of the entries are its.
+    fn committed(&mut self, waiters: Vec<(usize, AppendReply)>, entries: &[NewEntry]) {
         for e in entries {
             self.range.append(e.leaf);
         }
@@ -474,18 +476,18 @@ impl Writer {
             id: event_id(e.seq),
             leaf_hash: e.leaf,
         });
-        for (tails, reply) in appends {
-            let mine: Vec<AppendReceipt> = receipts.by_ref().take(tails.len()).collect();
+        for (n, reply) in waiters {
+            let mine: Vec<AppendReceipt> = receipts.by_ref().take(n).collect();
             // A waiter that gave up (dropped its future) still has its event
             // durably logged; nothing to undo.
             reply.send(Ok(mine));
         }
     }
 
-    fn failed(&mut self, appends: Vec<(Vec<Prepared>, AppendReply)>, e: StoreError) {
+    fn failed(&mut self, waiters: Vec<(usize, AppendReply)>, e: StoreError) {
         self.stats.failed_commits.fetch_add(1, Ordering::Relaxed);
         tracing::error!(error = %e, "audit batch could not be committed; refusing the operations");
-        for (_, reply) in appends {
+        for (_, reply) in waiters {
             reply.send(Err(AuditError::NotDurable(e.clone())));
         }
         self.resync();

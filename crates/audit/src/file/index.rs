@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::error::StoreError;
+use crate::event::Searchable;
 use crate::file::format::RECORD_HEADER_LEN;
 use crate::file::recent::{Chunk, IndexRow};
 use crate::file::segments::{Core, Found, Pos};
@@ -161,11 +162,22 @@ pub(crate) struct Index {
     offers: mpsc::Sender<Offer>,
 }
 
-/// The rows of one commit, and where the log ends after it.
+/// The entries of one commit, and where the log ends after it.
 #[derive(Debug)]
 struct Offer {
-    rows: Vec<IndexRow>,
+    entries: Vec<Placed>,
     end: Pos,
+}
+
+/// An entry of a commit: where its record is, and its search fields.
+#[derive(Debug)]
+pub(crate) struct Placed {
+    pub seq: u64,
+    /// Number of the segment.
+    pub seg: u64,
+    /// Offset of the record in it.
+    pub off: u64,
+    pub searchable: Searchable,
 }
 
 /// `DIR/index.db`.
@@ -223,13 +235,13 @@ impl Index {
     /// the log and parse them (the CPU it spends is taken from the
     /// appenders). Never waits; rows it cannot take (too many waiting, or
     /// not where it is) it reads from the log instead.
-    pub fn offer(&self, rows: Vec<IndexRow>, end: Pos) {
-        let n = rows.len();
+    pub fn offer(&self, entries: Vec<Placed>, end: Pos) {
+        let n = entries.len();
         if self.shared.offered.fetch_add(n, Ordering::Relaxed) + n > MAX_CHUNK {
             self.shared.offered.fetch_sub(n, Ordering::Relaxed);
             return;
         }
-        if self.offers.send(Offer { rows, end }).is_err() {
+        if self.offers.send(Offer { entries, end }).is_err() {
             self.shared.offered.fetch_sub(n, Ordering::Relaxed);
         }
     }
@@ -603,15 +615,17 @@ impl Indexer {
             let Ok(offer) = self.offered.try_recv() else {
                 break;
             };
-            self.shared
-                .offered
-                .fetch_sub(offer.rows.len(), Ordering::Relaxed);
-            if offer.rows.first().is_some_and(|r| r.seq == end.index) {
-                self.shared
-                    .taken
-                    .fetch_add(offer.rows.len() as u64, Ordering::Relaxed);
+            let n = offer.entries.len();
+            self.shared.offered.fetch_sub(n, Ordering::Relaxed);
+            if offer.entries.first().is_some_and(|e| e.seq == end.index) {
+                self.shared.taken.fetch_add(n as u64, Ordering::Relaxed);
                 end = offer.end;
-                rows.extend(offer.rows);
+                rows.extend(
+                    offer
+                        .entries
+                        .into_iter()
+                        .map(|e| IndexRow::from_fields(e.seq, e.seg, e.off, e.searchable.fields())),
+                );
             }
         }
         (rows, end)
@@ -716,7 +730,7 @@ mod tests {
         for (seq, ev) in events().iter().enumerate() {
             let body = crate::event::splice(seq as u64, &ev.encode_tail());
             let parsed = IndexRow::new(seq as u64, 0, 0, &body);
-            let offered = crate::event::Searchable::of(ev).fields();
+            let offered = Searchable::of(ev).fields();
             assert_eq!(parsed.fields, offered, "{}", String::from_utf8_lossy(&body));
         }
     }
@@ -737,7 +751,7 @@ mod tests {
                         crate::AuditEvent::new(crate::EventCode::UserLogin).user(alice.clone());
                     let body = crate::event::splice(seq, &ev.encode_tail());
                     let leaf = crate::merkle::leaf_hash(&body);
-                    let searchable = crate::event::Searchable::of(&ev);
+                    let searchable = Searchable::of(&ev);
                     seq += 1;
                     NewEntry {
                         seq: seq - 1,

@@ -39,6 +39,7 @@ use crate::error::StoreError;
 use crate::file::append::{Appender, create_segment};
 use crate::file::checkpoints::CheckpointFile;
 use crate::file::format::{RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::file::index::Placed;
 use crate::file::index::{Index, View};
 use crate::file::recent::{Fields, Filter, IndexRow};
 use crate::file::segments::{Core, Found, Pos, Segment, find_end, list_segments};
@@ -360,13 +361,18 @@ impl AuditStore for FileStore {
         let (seg, mut off) = appender.append(&self.core, entries)?;
         if let Some(index) = &self.index {
             // Handed over in commit order (this lock), so that the indexer
-            // need not read them back from the log.
-            let rows = entries.iter().map(|e| {
-                let row = IndexRow::from_fields(e.seq, seg, off, e.searchable.fields());
+            // need not read them back from the log; it builds the rows.
+            let placed = entries.iter().map(|e| {
+                let at = Placed {
+                    seq: e.seq,
+                    seg,
+                    off,
+                    searchable: e.searchable.clone(),
+                };
                 off += (RECORD_HEADER_LEN + e.body.len()) as u64;
-                row
+                at
             });
-            index.offer(rows.collect(), appender.tail);
+            index.offer(placed.collect(), appender.tail);
         }
         drop(guard);
         if let Some(index) = &self.index {
