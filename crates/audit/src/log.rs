@@ -199,13 +199,13 @@ impl AuditLog {
         // (~0.13 ms here); the hand-off to the writer thread it replaces
         // costs as much again in wake-ups. Concurrent callers never take
         // this path, so a busy runtime does not block on the disk.
-        let tails = match self.inner.shared.try_inline(encode(&events)?) {
+        let prepared = match self.inner.shared.try_inline(encode(&events)?) {
             Ok(done) => return done,
-            Err(tails) => tails,
+            Err(prepared) => prepared,
         };
         let (reply, rx) = oneshot::channel();
         self.send(Request::Append {
-            tails,
+            prepared,
             reply: Reply::Async(reply),
         })?;
         rx.await.map_err(|_| AuditError::Closed)?
@@ -216,13 +216,13 @@ impl AuditLog {
         &self,
         events: Vec<AuditEvent>,
     ) -> Result<Vec<AppendReceipt>, AuditError> {
-        let tails = match self.inner.shared.try_inline(encode(&events)?) {
+        let prepared = match self.inner.shared.try_inline(encode(&events)?) {
             Ok(done) => return done,
-            Err(tails) => tails,
+            Err(prepared) => prepared,
         };
         let (reply, rx) = std::sync::mpsc::sync_channel(1);
         self.send(Request::Append {
-            tails,
+            prepared,
             reply: Reply::Blocking(reply),
         })?;
         self.inner.shared.wait(&rx).ok_or(AuditError::Closed)?

@@ -139,8 +139,8 @@ impl Queue {
         let mut events = 0;
         while let Some(req) = st.reqs.pop_front() {
             match &req {
-                Request::Append { tails, .. } => {
-                    events += tails.len();
+                Request::Append { prepared, .. } => {
+                    events += prepared.len();
                     st.appends -= 1;
                 }
                 Request::Checkpoint { .. } => st.checkpoints -= 1,
@@ -201,7 +201,7 @@ mod tests {
         let (tx, _rx) = std::sync::mpsc::sync_channel(1);
         let ev = crate::AuditEvent::new(crate::EventCode::UserLogin);
         Request::Append {
-            tails: vec![crate::writer::Prepared {
+            prepared: vec![crate::writer::Prepared {
                 tail: b"{}".to_vec(),
                 searchable: crate::event::Searchable::of(&ev),
             }],

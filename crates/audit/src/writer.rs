@@ -114,7 +114,7 @@ pub(crate) struct Prepared {
 pub(crate) enum Request {
     /// Append prepared events.
     Append {
-        tails: Vec<Prepared>,
+        prepared: Vec<Prepared>,
         reply: AppendReply,
     },
     /// Write a checkpoint now (if the tree grew) and return the latest.
@@ -131,7 +131,7 @@ struct Batch {
 impl Batch {
     fn push(&mut self, req: Request) {
         match req {
-            Request::Append { tails, reply } => self.appends.push((tails, reply)),
+            Request::Append { prepared, reply } => self.appends.push((prepared, reply)),
             Request::Checkpoint { reply } => self.checkpoints.push(reply),
         }
     }
@@ -315,12 +315,12 @@ impl Shared {
         Some(())
     }
 
-    /// Commits `tails` on the caller's thread when it is alone: nothing
+    /// Commits `prepared` on the caller's thread when it is alone: nothing
     /// queued, no commit running, and no concurrent caller seen for a while.
-    /// Gives `tails` back when the caller should queue them instead.
-    pub fn try_inline(&self, tails: Vec<Prepared>) -> Result<AppendResult, Vec<Prepared>> {
+    /// Gives `prepared` back when the caller should queue them instead.
+    pub fn try_inline(&self, prepared: Vec<Prepared>) -> Result<AppendResult, Vec<Prepared>> {
         if self.commits() < self.inline_from.load(Ordering::Relaxed) {
-            return Err(tails);
+            return Err(prepared);
         }
         let mut w = match self.writer.try_lock() {
             Ok(w) => w,
@@ -328,24 +328,24 @@ impl Shared {
             // appending, so share their next sync instead.
             Err(TryLockError::WouldBlock) if self.appending.load(Ordering::Relaxed) => {
                 self.saw_concurrency();
-                return Err(tails);
+                return Err(prepared);
             }
             // Held for a checkpoint or for answering waiters (this caller's
             // own previous append, often): no company, wait for it.
             Err(TryLockError::WouldBlock) => match self.writer.lock() {
                 Ok(w) => w,
-                Err(_) => return Err(tails),
+                Err(_) => return Err(prepared),
             },
-            Err(TryLockError::Poisoned(_)) => return Err(tails),
+            Err(TryLockError::Poisoned(_)) => return Err(prepared),
         };
         if !self.queue.is_empty() {
             drop(w);
             self.saw_concurrency();
-            return Err(tails);
+            return Err(prepared);
         }
         let (reply, rx) = std::sync::mpsc::sync_channel(1);
         w.handle_batch(vec![Request::Append {
-            tails,
+            prepared,
             reply: Reply::Blocking(reply),
         }]);
         drop(w);
