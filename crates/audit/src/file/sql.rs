@@ -115,8 +115,11 @@ fn search_postings(
     limit: usize,
 ) -> Result<Vec<(u64, u64, u64)>, StoreError> {
     let newest_first = q.order == Order::NewestFirst;
+    // Wanted: low < seq < high. Lists that end at or below `low` are not read.
+    let low = q.after_seq;
+    let high = q.before_seq.map_or(upto, |b| b.min(upto));
     let lists_sql = format!(
-        "SELECT seqs FROM postings WHERE kind = ?1 AND key = ?2 ORDER BY last_seq {}",
+        "SELECT seqs FROM postings WHERE kind = ?1 AND key = ?2 AND last_seq > ?3 ORDER BY last_seq {}",
         direction(q.order)
     );
     let mut lists = conn.prepare_cached(&lists_sql)?;
@@ -125,12 +128,10 @@ fn search_postings(
     let mut check_args = vec![Value::Null];
     push_filters(&mut check_sql, &mut check_args, q);
     let mut check = conn.prepare_cached(&check_sql)?;
-    let in_range = |seq: u64| {
-        seq < upto && q.after_seq.is_none_or(|a| seq > a) && q.before_seq.is_none_or(|b| seq < b)
-    };
     let mut out = Vec::new();
     let mut last: Option<u64> = None;
-    let mut rows = lists.query(params![kind as i64, key])?;
+    let floor = low.map_or(-1, as_i64);
+    let mut rows = lists.query(params![kind as i64, key, floor])?;
     while let Some(row) = rows.next()? {
         let damaged =
             || StoreError::Corrupt("a posting list in the search index is damaged".into());
@@ -144,7 +145,13 @@ fn search_postings(
             // Lists follow each other in seq order; anything else is a
             // repeat and is skipped.
             let onward = last.is_none_or(|l| if newest_first { seq < l } else { seq > l });
-            if !onward || !in_range(seq) {
+            let below = low.is_some_and(|l| seq <= l);
+            let above = seq >= high;
+            // Walking away from the range: nothing further can match.
+            if onward && ((newest_first && below) || (!newest_first && above)) {
+                return Ok(out);
+            }
+            if !onward || below || above {
                 continue;
             }
             last = Some(seq);

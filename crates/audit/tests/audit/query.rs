@@ -72,6 +72,13 @@ fn search_filters_match_a_brute_force_scan_in_the_written_index() {
         .take(3)
         .collect();
     assert_eq!(seqs(&log, &paged), want);
+    let window = Query {
+        order: Order::OldestFirst,
+        limit: 1000,
+        ..paged
+    };
+    let want: Vec<u64> = (21..100u64).filter(|&i| i % 5 != 4 && i % 7 == 3).collect();
+    assert_eq!(seqs(&log, &window), want);
 }
 
 fn filters_match_a_brute_force_scan(log: &AuditLog) {
