@@ -25,6 +25,13 @@ use std::time::{Duration, Instant};
 use airlock_audit::{AuditEvent, AuditLog, EventCode, NoteSigner, Query, verify_store};
 use airlock_core::{SandboxId, SpiffeId, TrustDomain, UserName};
 
+/// The allocator the `airlock` binary runs with (crates/cli/src/main.rs):
+/// the log's threads allocate and free across each other (events built by
+/// callers, freed by the writer and the indexer), which glibc's arenas make
+/// slow and mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ORIGIN: &str = "airlock.bench/audit";
 
 fn out(line: &str) {
