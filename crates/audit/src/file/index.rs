@@ -401,11 +401,11 @@ fn open_checked(
             conn.execute(sql, [&log_id[..]])?;
         }
     }
-    // Rows past the log's end cannot be right (the log is checked against
-    // its checkpoints separately); the last row left must point at its record.
     // Rows past the log's end mean the log lost entries the index saw
-    // (damage, or a restored backup): rebuild rather than leave posting
-    // lists that name entries now gone or different.
+    // (damage, or a restored backup; the log is checked against its
+    // checkpoints separately): rebuild rather than leave posting lists that
+    // name entries now gone or different. The last row must point at its
+    // record.
     let tail = core.tail();
     let past_end = "SELECT EXISTS (SELECT 1 FROM events WHERE seq >= ?1)";
     if conn.query_row(past_end, [as_i64(tail.index)], |r| r.get::<_, bool>(0))? {
