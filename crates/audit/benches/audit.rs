@@ -28,7 +28,7 @@ use airlock_core::{SandboxId, SpiffeId, TrustDomain, UserName};
 /// The allocator the `airlock` binary runs with (crates/cli/src/main.rs):
 /// the log's threads allocate and free across each other (events built by
 /// callers, freed by the writer and the indexer), which glibc's arenas make
-/// slow and mimalloc does not.
+/// slow and mimalloc does not. `main` tunes glibc (SQLite) as the binary does.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -182,6 +182,7 @@ fn time_search(log: &AuditLog, q: &Query) -> (Duration, Duration, usize) {
 }
 
 fn main() {
+    airlock_sys::malloc::keep_freed_memory().unwrap();
     let n: usize = std::env::var("AUDIT_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())

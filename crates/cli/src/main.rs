@@ -21,6 +21,8 @@ use crate::cli::{Cli, Command, ServerCommand};
 /// request on every worker thread, and glibc's arenas made a fifth of the
 /// proxy's CPU time allocation and arena-lock waits; with mimalloc the proxy
 /// serves about 1.6 times the requests per second (docs/benchmarks.md).
+/// SQLite still allocates through glibc; `main` tunes that
+/// (`airlock_sys::malloc::keep_freed_memory`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -28,6 +30,9 @@ fn main() -> ExitCode {
     quiet_panics();
     let cli = Cli::parse();
     init_tracing(&cli.command);
+    if let Err(e) = airlock_sys::malloc::keep_freed_memory() {
+        tracing::warn!("keeping glibc's freed memory: {e}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -39,7 +39,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-/// The allocator the `airlock` binary runs with (crates/cli/src/main.rs).
+/// The allocator the `airlock` binary runs with (crates/cli/src/main.rs);
+/// `main` tunes glibc for SQLite as the binary does.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -175,6 +176,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 }
 
 fn main() {
+    airlock_sys::malloc::keep_freed_memory().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -7,6 +7,7 @@
 
 pub mod child;
 pub mod fd;
+pub mod malloc;
 pub mod mount;
 pub mod netif;
 pub mod process;
