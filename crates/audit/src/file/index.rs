@@ -4,8 +4,9 @@
 //! (user, sandbox, action, decision, time, code), parsed from the bodies. A
 //! thread of its own follows the durable tail: it parses new records into
 //! memory at once (recent.rs) and writes them to SQLite in large
-//! transactions, without syncing (WAL, `synchronous=NORMAL`: consistent after
-//! a crash, maybe behind), so it never slows an append. On open the file is
+//! transactions, without syncing (WAL, `synchronous=OFF`: consistent after
+//! the process dies, maybe behind; rebuilt when the machine stopped while it
+//! was open, see unsynced.rs), so it never slows an append. On open the file is
 //! checked against the log and caught up, or rebuilt from scratch. Nothing in
 //! it is trusted: verification never reads it, and every row a search finds
 //! is read back from the log and checked there.
@@ -24,6 +25,7 @@ use crate::file::format::RECORD_HEADER_LEN;
 use crate::file::recent::{Chunk, IndexRow};
 use crate::file::segments::{Core, Found, Pos};
 use crate::file::sql::{Pooled, as_i64, write_rows};
+use crate::file::unsynced;
 use crate::query::Query;
 
 /// Bumped when the schema changes: an index of another version is rebuilt.
@@ -375,7 +377,6 @@ fn open_checked(
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -131_072)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -384,6 +385,7 @@ fn open_checked(
     }
     conn.execute_batch(SCHEMA)?;
     conn.pragma_update(None, "user_version", INDEX_VERSION)?;
+    unsynced::open(&conn, unsynced::boot_id().as_deref())?;
     let stored: Option<Vec<u8>> = conn
         .query_row("SELECT value FROM meta WHERE key = 'log_id'", [], |r| {
             r.get(0)
@@ -542,6 +544,9 @@ impl Indexer {
             }
         }
         self.flush();
+        if let Err(e) = unsynced::close(&self.conn) {
+            tracing::warn!(error = %e, "audit index not marked closed; it is rebuilt if the machine restarts first");
+        }
     }
 
     fn backoff(&self) {

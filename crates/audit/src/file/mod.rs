@@ -29,6 +29,7 @@ mod reader;
 mod recent;
 mod segments;
 mod sql;
+mod unsynced;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -270,3 +270,45 @@ fn an_edited_index_cannot_put_words_in_the_log() {
     );
     assert!(verify_store(&t.path, &verifier()).unwrap().is_ok());
 }
+
+/// The index's meta value for `key`, read while the log may be open.
+fn index_meta(dir: &Path, key: &str) -> Option<Vec<u8>> {
+    let conn = rusqlite::Connection::open(airlock_audit::file::index_path(dir)).unwrap();
+    let sql = "SELECT value FROM meta WHERE key = ?1";
+    let mut stmt = conn.prepare(sql).unwrap();
+    let mut rows = stmt.query([key]).unwrap();
+    rows.next().unwrap().map(|r| r.get(0).unwrap())
+}
+
+/// Makes the index look as if it was last opened in another boot, `closed`
+/// or not, and plants a row that only a rebuild removes.
+fn as_if_from_another_boot(dir: &Path, closed: &str) {
+    let conn = rusqlite::Connection::open(airlock_audit::file::index_path(dir)).unwrap();
+    let put = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, CAST(?2 AS BLOB))";
+    conn.execute(put, ["boot", "an-earlier-boot"]).unwrap();
+    conn.execute(put, ["closed", closed]).unwrap();
+    conn.execute(put, ["planted", "1"]).unwrap();
+}
+
+#[test]
+fn an_index_left_open_when_the_machine_stopped_is_rebuilt() {
+    let t = filled(200, 50);
+    as_if_from_another_boot(&t.path, "0");
+    let log = t.open();
+    assert_eq!(index_meta(&t.path, "planted"), None, "rebuilt");
+    assert_eq!(user3(&log), user3_expected(200));
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(index_meta(&t.path, "boot").unwrap(), boot.trim().as_bytes());
+    assert_eq!(index_meta(&t.path, "closed").unwrap(), b"0", "open now");
+    drop(log);
+    assert_eq!(index_meta(&t.path, "closed").unwrap(), b"1", "closed");
+}
+
+#[test]
+fn an_index_closed_before_the_machine_stopped_is_kept() {
+    let t = filled(200, 50);
+    as_if_from_another_boot(&t.path, "1");
+    let log = t.open();
+    assert_eq!(index_meta(&t.path, "planted").unwrap(), b"1", "not rebuilt");
+    assert_eq!(user3(&log), user3_expected(200));
+}
