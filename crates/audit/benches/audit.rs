@@ -22,7 +22,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use airlock_audit::{AuditEvent, AuditLog, EventCode, NoteSigner, Query, verify_store};
+use airlock_audit::{
+    ActionFilter, AuditEvent, AuditLog, EventCode, NoteSigner, Order, Query, verify_store,
+};
 use airlock_core::{SandboxId, SpiffeId, TrustDomain, UserName};
 
 /// The allocator the `airlock` binary runs with (crates/cli/src/main.rs):
@@ -44,12 +46,27 @@ fn signer() -> NoteSigner {
     NoteSigner::from_seed(ORIGIN, &[3u8; 32]).expect("fixed seed")
 }
 
-/// A realistic proxy event (~450 bytes encoded), spread over 1000 users.
+/// A realistic proxy event (~450 bytes encoded), spread over 1000 users;
+/// one in 100 is a sandbox exec or create instead (for searches by action).
 fn event(i: usize) -> AuditEvent {
     let td = TrustDomain::new("airlock.bench").expect("valid");
     let sb = SandboxId::new(format!("sb-{:04}", i % 5000)).expect("valid");
+    let user = || UserName::new(format!("user{}", i % 1000)).expect("valid");
+    match i % 100 {
+        0 => {
+            return AuditEvent::new(EventCode::SandboxExec)
+                .user(user())
+                .sandbox(sb);
+        }
+        50 => {
+            return AuditEvent::new(EventCode::SandboxCreated)
+                .user(user())
+                .sandbox(sb);
+        }
+        _ => {}
+    }
     let ev = AuditEvent::new(EventCode::HttpRequest)
-        .user(UserName::new(format!("user{}", i % 1000)).expect("valid"))
+        .user(user())
         .workload(SpiffeId::workload(&td, &sb))
         .sandbox(sb)
         .source("10.20.30.40:51234")
@@ -263,6 +280,11 @@ fn main() {
         start.elapsed().as_secs_f64() * 1e3
     ));
     let user = UserName::new("user417").expect("valid");
+    let (oldest, newest) = (
+        edge(&log, Order::OldestFirst),
+        edge(&log, Order::NewestFirst),
+    );
+    let one_percent = (newest - oldest) / 100;
     let queries = [
         (
             "user, limit 100",
@@ -287,6 +309,28 @@ fn main() {
                 ..Query::default()
             },
         ),
+        (
+            "action sandbox.* (2 % of events), limit 100",
+            Query {
+                action: Some(ActionFilter::Prefix("sandbox.".into())),
+                ..Query::default()
+            },
+        ),
+        (
+            "time: the newest 1 %, oldest first, limit 100",
+            Query {
+                since: Some(newest - one_percent),
+                order: Order::OldestFirst,
+                ..Query::default()
+            },
+        ),
+        (
+            "time: the oldest 1 %, newest first, limit 100",
+            Query {
+                until: Some(oldest + one_percent),
+                ..Query::default()
+            },
+        ),
     ];
     for (name, q) in queries {
         let (first, med, hits) = time_search(&log, &q);
@@ -296,4 +340,14 @@ fn main() {
             med.as_secs_f64() * 1e3
         ));
     }
+}
+
+/// The time of the oldest or newest event.
+fn edge(log: &AuditLog, order: Order) -> time::OffsetDateTime {
+    let q = Query {
+        limit: 1,
+        order,
+        ..Query::default()
+    };
+    log.search_blocking(&q).expect("search")[0].time
 }

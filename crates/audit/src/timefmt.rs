@@ -1,7 +1,7 @@
 //! Event time as RFC 3339 in UTC with exactly nine fractional digits.
 //!
-//! A fixed width makes the strings sort in time order, which the store's
-//! time index relies on (`since`/`until` compare strings).
+//! A fixed width makes the strings sort in time order, which the search
+//! index relies on (its spans and `since`/`until` compare strings).
 
 use std::borrow::Borrow;
 

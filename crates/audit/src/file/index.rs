@@ -29,7 +29,7 @@ use crate::file::unsynced;
 use crate::query::Query;
 
 /// Bumped when the schema changes: an index of another version is rebuilt.
-const INDEX_VERSION: i64 = 2;
+const INDEX_VERSION: i64 = 3;
 /// Rows parsed per pass at most.
 const MAX_CHUNK: usize = 50_000;
 /// How long the indexer lets appends accumulate before parsing them, unless
@@ -69,8 +69,14 @@ CREATE TABLE IF NOT EXISTS postings (
     seqs     BLOB NOT NULL,
     PRIMARY KEY (kind, key, last_seq)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_action ON events(action);
-CREATE INDEX IF NOT EXISTS events_time ON events(time);
+CREATE TABLE IF NOT EXISTS spans (
+    end_seq    INTEGER PRIMARY KEY,
+    first_seq  INTEGER NOT NULL,
+    min_time   TEXT,
+    max_time   TEXT,
+    max_so_far TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS spans_max_so_far ON spans(max_so_far);
 ";
 
 #[derive(Debug)]
@@ -399,6 +405,7 @@ fn open_checked(
         None => {
             conn.execute("DELETE FROM events", [])?;
             conn.execute("DELETE FROM postings", [])?;
+            conn.execute("DELETE FROM spans", [])?;
             let sql = "INSERT INTO meta (key, value) VALUES ('log_id', ?1)";
             conn.execute(sql, [&log_id[..]])?;
         }

@@ -28,6 +28,7 @@ pub mod postings;
 mod reader;
 mod recent;
 mod segments;
+mod spans;
 mod sql;
 mod unsynced;
 
