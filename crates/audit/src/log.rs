@@ -251,6 +251,13 @@ impl AuditLog {
         rx.recv().map_err(|_| AuditError::Closed)?
     }
 
+    /// Writes out and closes the search index, as on shutdown (blocking: up
+    /// to one index write). Appends and searches go on working; searches
+    /// then read the log past what was indexed.
+    pub fn close_search_index_blocking(&self) {
+        self.inner.store.close_derived();
+    }
+
     /// Events matching `query` (see [`crate::query::QueryParams`] to parse
     /// user input). Blocking.
     pub fn search_blocking(&self, query: &Query) -> Result<Vec<AuditEvent>, AuditError> {

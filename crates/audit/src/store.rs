@@ -118,4 +118,8 @@ pub trait AuditStore: Send + Sync + 'static {
         since: Option<&str>,
         visit: &mut dyn FnMut(&StoredEntry) -> bool,
     ) -> Result<(), StoreError>;
+
+    /// Writes out and closes what the store derives from the log (a search
+    /// index), as on shutdown; the log itself stays usable.
+    fn close_derived(&self) {}
 }

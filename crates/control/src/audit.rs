@@ -48,10 +48,16 @@ impl Auditor {
         }
     }
 
-    /// Signs a final checkpoint (on shutdown).
+    /// Signs a final checkpoint and closes the search index (on shutdown:
+    /// an index left open is rebuilt if the machine restarts first).
     pub async fn shutdown(&self) {
         if let Err(e) = self.log.checkpoint_now().await {
             tracing::warn!(error = %e, "final audit checkpoint failed");
+        }
+        let log = self.log.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || log.close_search_index_blocking()).await
+        {
+            tracing::warn!(error = %e, "closing the audit search index failed");
         }
     }
 }

@@ -362,14 +362,22 @@ impl Index {
     }
 }
 
-impl Drop for Index {
-    fn drop(&mut self) {
-        // The indexer writes what it holds, so a clean restart parses nothing.
+impl Index {
+    /// Stops the indexer once it has written what it holds and marked the
+    /// file closed (a clean restart then parses nothing, and a reboot keeps
+    /// the file). Searches go on, reading the log past what was indexed.
+    pub fn close(&self) {
         self.shared.lock().stop = true;
         self.shared.cv.notify_all();
         if let Some(t) = self.thread.lock().expect("thread lock").take() {
             let _ = t.join();
         }
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

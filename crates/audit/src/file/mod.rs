@@ -510,6 +510,12 @@ impl AuditStore for FileStore {
                 Found::Unreadable(_) => false,
             })
     }
+
+    fn close_derived(&self) {
+        if let Some(index) = &self.index {
+            index.close();
+        }
+    }
 }
 
 /// The path of the search index of the log in `dir` (it may be deleted at

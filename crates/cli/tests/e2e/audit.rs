@@ -277,6 +277,14 @@ fn export_proof_and_tail() {
         .fails(2, "--until");
 }
 
+/// A mark the audit search index keeps in its meta table.
+fn index_mark(audit_dir: &std::path::Path, key: &str) -> Vec<u8> {
+    let index = rusqlite::Connection::open(audit_dir.join("index.db")).unwrap();
+    index
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .unwrap()
+}
+
 #[test]
 fn offline_verify_finds_edits_deletions_and_truncation() {
     let mut cluster = Cluster::start();
@@ -286,6 +294,11 @@ fn offline_verify_finds_edits_deletions_and_truncation() {
     }
     cluster.stop();
     let audit_dir = cluster.data.join("audit");
+    assert_eq!(
+        index_mark(&audit_dir, "closed"),
+        b"1",
+        "a clean stop closes the search index (one left open is rebuilt after a reboot)"
+    );
     let data = cluster.data.to_str().unwrap().to_owned();
     let verify = |key: Option<&str>| {
         let mut args = vec!["audit", "verify", "--data-dir", &data];
