@@ -198,11 +198,17 @@ impl AuditLog {
         // A lone caller's commit blocks this worker thread for one sync
         // (~0.13 ms here); the hand-off to the writer thread it replaces
         // costs as much again in wake-ups. Concurrent callers never take
-        // this path, so a busy runtime does not block on the disk.
-        let prepared = match self.inner.shared.try_inline(encode(&events)?) {
-            Ok(done) => return done,
-            Err(prepared) => prepared,
-        };
+        // this path, so a busy runtime does not block on the disk. That
+        // needs a second worker: on a runtime with one, the tasks waiting
+        // behind an inline commit never append during it, so every append
+        // would look alone and the runtime would run one sync at a time.
+        let mut prepared = encode(&events)?;
+        if runtime_has_other_workers() {
+            prepared = match self.inner.shared.try_inline(prepared) {
+                Ok(done) => return done,
+                Err(prepared) => prepared,
+            };
+        }
         let (reply, rx) = oneshot::channel();
         self.send(Request::Append {
             prepared,
@@ -404,6 +410,11 @@ fn encode(events: &[AuditEvent]) -> Result<Vec<Prepared>, AuditError> {
         });
     }
     Ok(prepared)
+}
+
+/// Whether the current tokio runtime has more than one worker thread.
+fn runtime_has_other_workers() -> bool {
+    tokio::runtime::Handle::try_current().is_ok_and(|h| h.metrics().num_workers() > 1)
 }
 
 fn first(r: Result<Vec<AppendReceipt>, AuditError>) -> Result<AppendReceipt, AuditError> {

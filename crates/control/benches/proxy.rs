@@ -178,7 +178,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 fn main() {
     airlock_sys::malloc::keep_freed_memory().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(env_or("PROXY_BENCH_WORKERS", 2) as usize)
         .enable_all()
         .build()
         .unwrap();

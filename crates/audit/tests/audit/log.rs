@@ -86,6 +86,29 @@ async fn concurrent_appends_share_commits() {
     assert!(verify_store(&t.path, &verifier()).unwrap().is_ok());
 }
 
+/// On a runtime with one worker, tasks waiting behind a commit on that
+/// worker could never be seen appending during it: no task commits inline
+/// there, and the writer thread groups them.
+#[tokio::test(flavor = "current_thread")]
+async fn tasks_on_a_single_threaded_runtime_share_commits() {
+    let t = TestLog::new();
+    let log = t.open();
+    let n = 200;
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append(event(i)).await.unwrap().seq })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let stats = log.stats();
+    assert_eq!(stats.events, n as u64);
+    assert_eq!(stats.inline_commits, 0, "{stats:?}");
+    assert!(stats.commits * 4 < n as u64, "{stats:?}");
+}
+
 #[test]
 fn a_lone_caller_commits_on_its_own_thread_until_others_come() {
     let t = TestLog::new();
