@@ -88,12 +88,7 @@ pub(crate) fn narrow(
         // earlier events.
         let sql = "SELECT first_seq FROM spans WHERE max_so_far >= ?1
                    ORDER BY max_so_far, end_seq LIMIT 1";
-        let since = crate::timefmt::format(since);
-        let first: Option<i64> = conn
-            .prepare_cached(sql)?
-            .query_row([since], |r| r.get(0))
-            .optional()?;
-        let Some(first) = first else {
+        let Some(first) = seq_at(conn, sql, since)? else {
             return Ok(None);
         };
         if let Some(at) = (first as u64).checked_sub(1) {
@@ -103,17 +98,25 @@ pub(crate) fn narrow(
     if let Some(until) = &q.until {
         // Spans after the last that holds an earlier event hold none.
         let sql = "SELECT end_seq FROM spans WHERE min_time < ?1 ORDER BY end_seq DESC LIMIT 1";
-        let until = crate::timefmt::format(until);
-        let end: Option<i64> = conn
-            .prepare_cached(sql)?
-            .query_row([until], |r| r.get(0))
-            .optional()?;
-        let Some(end) = end else {
+        let Some(end) = seq_at(conn, sql, until)? else {
             return Ok(None);
         };
         range.before = range.before.min(end as u64);
     }
     Ok(Some(range))
+}
+
+/// The one seq `sql` selects for `time`, if any.
+fn seq_at(
+    conn: &Connection,
+    sql: &str,
+    time: &time::OffsetDateTime,
+) -> Result<Option<i64>, StoreError> {
+    let time = crate::timefmt::format(time);
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([time], |r| r.get(0))
+        .optional()?)
 }
 
 /// The spans that overlap `range`, as `(first_seq, end_seq)`, newest first

@@ -53,11 +53,9 @@ fn invalid_events_are_refused_before_writing() {
     assert_eq!(log.stats().size, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_appends_share_commits() {
-    let t = TestLog::new();
-    let log = t.open();
-    let n = 400;
+/// Appends events `0..n`, each from a task of its own, all at once; their
+/// seqs in task order.
+async fn append_from_tasks(log: &AuditLog, n: usize) -> Vec<u64> {
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let log = log.clone();
@@ -68,6 +66,15 @@ async fn concurrent_appends_share_commits() {
     for task in tasks {
         seqs.push(task.await.unwrap());
     }
+    seqs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_share_commits() {
+    let t = TestLog::new();
+    let log = t.open();
+    let n = 400;
+    let mut seqs = append_from_tasks(&log, n).await;
     seqs.sort_unstable();
     assert_eq!(seqs, (0..n as u64).collect::<Vec<_>>());
     let stats = log.stats();
@@ -94,15 +101,7 @@ async fn tasks_on_a_single_threaded_runtime_share_commits() {
     let t = TestLog::new();
     let log = t.open();
     let n = 200;
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let log = log.clone();
-            tokio::spawn(async move { log.append(event(i)).await.unwrap().seq })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
+    append_from_tasks(&log, n).await;
     let stats = log.stats();
     assert_eq!(stats.events, n as u64);
     assert_eq!(stats.inline_commits, 0, "{stats:?}");
