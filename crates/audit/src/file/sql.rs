@@ -93,6 +93,7 @@ pub(crate) fn search(
     };
     let mut check = Check::new(conn, q)?;
     match keys.as_slice() {
+        [] => Ok(Vec::new()),
         [key] => search_postings(conn, q, (kind, key), range, limit, &mut check),
         _ => search_merged(conn, q, (kind, &keys), range, limit, &mut check),
     }
