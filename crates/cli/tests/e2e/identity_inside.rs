@@ -260,8 +260,9 @@ fn ssh_carries_the_terminal_size_and_its_changes() {
         // The markers are computed by the shell, so the terminal's echo of
         // the typed line (which holds the expression) does not match them.
         // The resize travels on its own (the CLI's SIGWINCH task), the typed
-        // line on stdin: a short pause keeps them in order. The new size must
-        // be in effect within it, on both backends.
+        // line on stdin, so the line may arrive first on a loaded machine:
+        // the shell gives the new size up to 5 s to be in effect, on both
+        // backends, before printing what it sees.
         let steps = serde_json::json!([
             ["size", 31, 101],
             ["sleep", 1.0],
@@ -270,6 +271,10 @@ fn ssh_carries_the_terminal_size_and_its_changes() {
             ["size", 42, 123],
             ["winch"],
             ["sleep", 0.5],
+            [
+                "type",
+                "for i in $(seq 50); do [ \"$(stty size)\" = '42 123' ] && break; sleep 0.1; done\n"
+            ],
             ["type", "echo second-$(stty size | tr ' ' x)-$((1+2))over\n"],
             ["wait", "-3over"],
             ["type", "exit\n"],
