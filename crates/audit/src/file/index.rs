@@ -360,9 +360,7 @@ impl Index {
             pool: &self.readers,
         })
     }
-}
 
-impl Index {
     /// Stops the indexer once it has written what it holds and marked the
     /// file closed (a clean restart then parses nothing, and a reboot keeps
     /// the file). Searches go on, reading the log past what was indexed.

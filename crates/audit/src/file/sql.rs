@@ -178,14 +178,17 @@ impl<'c> Check<'c> {
     }
 }
 
-fn damaged() -> StoreError {
-    StoreError::Corrupt("a posting list in the search index is damaged".into())
+/// The seqs of the posting list in column 0 of `row`.
+fn list_seqs(row: &rusqlite::Row<'_>) -> Result<Vec<u64>, StoreError> {
+    let damaged = || StoreError::Corrupt("a posting list in the search index is damaged".into());
+    let blob = row.get_ref(0)?.as_blob().map_err(|_| damaged())?;
+    postings::decode(blob).ok_or_else(damaged)
 }
 
 fn search_postings(
     conn: &Connection,
     q: &Query,
-    (kind, key): (Keyed, &String),
+    (kind, key): (Keyed, &str),
     range: SeqRange,
     limit: usize,
     check: &mut Check<'_>,
@@ -202,8 +205,7 @@ fn search_postings(
     let floor = range.after.map_or(-1, as_i64);
     let mut rows = lists.query(params![kind as i64, key, floor])?;
     while let Some(row) = rows.next()? {
-        let blob = row.get_ref(0)?.as_blob().map_err(|_| damaged())?;
-        let seqs = postings::decode(blob).ok_or_else(damaged)?;
+        let seqs = list_seqs(row)?;
         let walk: Box<dyn Iterator<Item = u64>> = match newest_first {
             true => Box::new(seqs.into_iter().rev()),
             false => Box::new(seqs.into_iter()),
@@ -252,8 +254,7 @@ fn search_merged(
         for key in keys {
             let mut rows = lists.query(params![kind as i64, key, as_i64(first), as_i64(end)])?;
             while let Some(row) = rows.next()? {
-                let blob = row.get_ref(0)?.as_blob().map_err(|_| damaged())?;
-                seqs.extend(postings::decode(blob).ok_or_else(damaged)?);
+                seqs.extend(list_seqs(row)?);
             }
         }
         seqs.sort_unstable();

@@ -43,15 +43,10 @@ pub(crate) fn open(conn: &Connection, boot: Option<&str>) -> Result<(), StoreErr
         ));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let marked = put(conn, "boot", boot.as_bytes()).and_then(|()| put(conn, "closed", b"0"));
-    match marked {
-        Ok(()) => conn.execute_batch("COMMIT")?,
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(e);
-        }
-    }
+    let tx = conn.unchecked_transaction()?;
+    put(&tx, "boot", boot.as_bytes())?;
+    put(&tx, "closed", b"0")?;
+    tx.commit()?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     Ok(())
 }
