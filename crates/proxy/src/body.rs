@@ -6,6 +6,9 @@
 //! data frame when its end is known in advance, or the chunked terminator /
 //! HTTP/2 END_STREAM otherwise) is released only after the event is durable.
 //! If the record fails, the body errors and the client sees a cut response.
+//! (Small responses of known length are read whole first, so the whole
+//! response waits for the record and a failed one becomes a 503: see
+//! `exchange::forward`.)
 
 use std::collections::VecDeque;
 use std::pin::Pin;

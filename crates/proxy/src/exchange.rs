@@ -8,6 +8,8 @@ use std::time::{Instant, SystemTime};
 
 use airlock_core::Decision;
 use http::{Request, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::BodyExt as _;
 
 use crate::body::{AuditedBody, Finish, TapFactory};
 use crate::caller::Caller;
@@ -221,8 +223,42 @@ pub(crate) async fn forward(attempt: &Attempt, fwd: Forward) -> Response<ProxyBo
         bytes_in,
         charge,
     );
+    let small = !tap.as_ref().is_some_and(|t| t.rewrites())
+        && body.size_hint().exact().is_some_and(|n| n <= WHOLE_MAX);
     let body = AuditedBody::new(body, tap, finish);
-    Response::from_parts(parts, ProxyBody::new(body))
+    if !small {
+        return Response::from_parts(parts, ProxyBody::new(body));
+    }
+    match body.collect().await {
+        Ok(whole) => Response::from_parts(parts, ProxyBody::new(whole.map_err(|n| match n {}))),
+        Err(e) => unfinished(attempt, &*e),
+    }
+}
+
+/// Responses of at most this many bytes (by their length, known in advance)
+/// are read whole before their head is sent, and go out once their event is
+/// durable: one write to the client instead of the head at once and the
+/// last bytes after the commit, and nothing of the response before the
+/// audit log has it.
+const WHOLE_MAX: u64 = 64 * 1024;
+
+/// The answer when a response read whole did not complete: the audit log
+/// failed to record it (nothing may proceed), or the upstream's body broke
+/// off (the event, with that error, is recorded in the background).
+fn unfinished(
+    attempt: &Attempt,
+    err: &(dyn std::error::Error + Send + Sync + 'static),
+) -> Response<ProxyBody> {
+    if err.downcast_ref::<SinkError>().is_some() {
+        return attempt.audit_down();
+    }
+    let line = format!(
+        "airlock: upstream of {} failed: {}",
+        attempt.target.url(),
+        error_chain(err)
+    );
+    tracing::warn!(sandbox = %attempt.caller.sandbox, %line);
+    deny::message(StatusCode::BAD_GATEWAY, &line, attempt.style)
 }
 
 /// The upstream could not be reached: an internal address is a denial (the

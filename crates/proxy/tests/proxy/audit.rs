@@ -19,13 +19,16 @@ use crate::util::{World, caller, run};
 async fn no_audit_no_action() {
     let w = World::start().await;
     w.sink.fail.store(true, Ordering::SeqCst);
-    // Allowed, forwarded, but the record fails: the response never completes.
-    let cut = w
-        .curl(&["-o", "/dev/null", "https://api.test/big?n=100"])
+    // Allowed, forwarded, but the record fails: a small response is read
+    // whole before its head goes out, so none of it reaches the sandbox.
+    let small = w
+        .curl(&["-w", "%{http_code}", "https://api.test/big?n=100"])
         .await;
-    assert_ne!(
-        cut.code, 0,
-        "an unaudited response must not complete: {cut:#?}"
+    assert!(
+        small.stdout.contains(rules::AUDIT_UNAVAILABLE)
+            && small.stdout.ends_with("503")
+            && !small.stdout.contains("xxx"),
+        "an unaudited response must not be delivered: {small:#?}"
     );
     // From now on nothing proceeds, allowed or not.
     for url in ["https://api.test/ok", "https://unknown.test/"] {
@@ -57,6 +60,16 @@ async fn no_audit_no_action() {
     let events = w.events(2).await;
     assert_eq!(events[0].decision.policies, [rules::AUDIT_UNAVAILABLE]);
     assert_eq!(events[1].status, 200);
+    // A large response streams; when its record fails, its end is withheld
+    // and the sandbox sees it cut.
+    w.sink.fail.store(true, Ordering::SeqCst);
+    let cut = w
+        .curl(&["-o", "/dev/null", "https://api.test/big?n=1000000"])
+        .await;
+    assert_ne!(
+        cut.code, 0,
+        "an unaudited response must not complete: {cut:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
