@@ -180,3 +180,44 @@ fn ip_attributes_are_read_from_the_schema() {
     assert_eq!(ty.0["source_ip"].ty, Primitive::Ip);
     assert!(!ty.0["ip"].required);
 }
+
+/// The context built from values directly (and, with an IP address, from
+/// expressions) is the one Cedar builds by evaluating every attribute.
+#[test]
+fn built_contexts_equal_cedars() {
+    let cases = [
+        (
+            "http.request",
+            json!({"time": 1_700_000_000, "method": "GET", "path": "/a", "host": "h", "port": 443}),
+        ),
+        (
+            "egress.connect",
+            json!({"time": 5, "host": "h", "port": 22, "ip": "10.0.0.0/8", "source_ip": "::1"}),
+        ),
+    ];
+    for (action, ctx) in cases {
+        let ours = convert(
+            &request(action, ctx.clone()),
+            &schemas().actions[action].context,
+        )
+        .unwrap();
+        let mut pairs: Vec<(String, RestrictedExpression)> = ctx
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                let e = match v {
+                    Value::String(s) if k.ends_with("ip") => RestrictedExpression::new_ip(s),
+                    Value::String(s) => RestrictedExpression::new_string(s.clone()),
+                    v => RestrictedExpression::new_long(v.as_i64().unwrap()),
+                };
+                (k.clone(), e)
+            })
+            .collect();
+        for (k, v) in derived(ctx["time"].as_i64()) {
+            pairs.push((k.to_owned(), RestrictedExpression::new_long(v)));
+        }
+        let cedars = Context::from_pairs(pairs).unwrap();
+        assert_eq!(ours.as_ref(), cedars.as_ref(), "{action}");
+    }
+}
