@@ -102,7 +102,7 @@ pub(crate) fn convert(req: &Request, ty: &ContextType) -> Result<Context, String
             missing.0
         )));
     }
-    build(pairs).map_err(|e| invalid(e.to_string()))
+    build(pairs).map_err(invalid)
 }
 
 /// One converted attribute: a value, or an expression Cedar must evaluate.
@@ -113,7 +113,7 @@ enum Attribute {
 
 /// The Cedar context of checked attributes (keys are unique: they come
 /// from a map, and the derived ones may not be set by the caller).
-fn build(pairs: Vec<(&str, Attribute)>) -> Result<Context, cedar_policy::ContextCreationError> {
+fn build(pairs: Vec<(&str, Attribute)>) -> Result<Context, String> {
     if pairs.iter().all(|(_, a)| matches!(a, Attribute::Value(_))) {
         let values = pairs.into_iter().filter_map(|(k, a)| match a {
             Attribute::Value(v) => Some((k.into(), v)),
@@ -131,7 +131,7 @@ fn build(pairs: Vec<(&str, Attribute)>) -> Result<Context, cedar_policy::Context
         };
         (k.to_owned(), e)
     });
-    Context::from_pairs(expressions)
+    Context::from_pairs(expressions).map_err(|e| e.to_string())
 }
 
 fn present(map: &Map<String, Value>, key: &str) -> bool {
