@@ -7,6 +7,7 @@
 //! with the workload as principal. Both must allow; delegation only narrows.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use airlock_core::Decision;
 
@@ -14,6 +15,7 @@ use crate::context;
 use crate::entities::{self, Input, Translated};
 use crate::evaluate::{self, Outcome, Verdict};
 use crate::load::{Loaded, PolicySet, Profile};
+use crate::memo::Memo;
 use crate::request::{Principal, Request, WorkloadInfo};
 use crate::schema::{ActionInfo, schemas};
 
@@ -23,6 +25,8 @@ use crate::schema::{ActionInfo, schemas};
 pub struct Engine {
     policies: PolicySet,
     profiles: BTreeMap<String, Profile>,
+    /// Entities already translated, by principal, resource and action.
+    memo: Arc<Memo>,
 }
 
 /// Which stage of a decision.
@@ -58,6 +62,7 @@ impl Engine {
         Self {
             policies,
             profiles: BTreeMap::new(),
+            memo: Arc::default(),
         }
     }
 
@@ -127,7 +132,7 @@ impl Engine {
         };
         let translated = input
             .map_err(Clone::clone)
-            .and_then(|i| Ok((i, entities::for_user(i)?)));
+            .and_then(|i| Ok((i, entities::for_user(i, &self.memo)?)));
         let first = evaluate_stage(stage, &self.policies.0, translated, mode);
         let first_allows = matches!(first.verdict, Verdict::Allow(_));
         let mut stages = vec![first];
@@ -158,7 +163,7 @@ impl Engine {
         };
         let translated = input
             .map_err(Clone::clone)
-            .and_then(|i| Ok((i, entities::for_workload(i, w)?)));
+            .and_then(|i| Ok((i, entities::for_workload(i, w, &self.memo)?)));
         evaluate_stage(stage, &profile.policies().0, translated, mode)
     }
 }

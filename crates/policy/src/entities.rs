@@ -5,7 +5,11 @@
 //! the schema by construction (a test checks this against the schema); the
 //! context (see [`crate::context`]) is checked against it on every request.
 
+use std::sync::Arc;
+
 use cedar_policy::{Context, Entities, Entity, EntityUid, RestrictedExpression};
+
+use crate::memo::{Memo, Who};
 
 use crate::request::{Request, Resource, UserInfo, WorkloadInfo};
 use crate::schema::{ActionInfo, uid};
@@ -19,47 +23,84 @@ pub(crate) struct Input<'a> {
     pub context: &'a Context,
 }
 
-/// A request translated for one evaluation stage.
+/// What a stage's translation takes from the principal, the resource and
+/// the action alone (not the context): the entity store and the index
+/// keys. The engine memoizes it ([`crate::memo`]).
 #[derive(Debug)]
-pub(crate) struct Translated {
-    pub request: cedar_policy::Request,
+pub(crate) struct Parts {
     pub entities: Entities,
+    pub principal: EntityUid,
+    pub resource: EntityUid,
     /// The principal's index keys: the principal, then each role.
     pub principal_keys: Vec<EntityUid>,
     /// The resource's index keys: the resource, then its parents.
     pub resource_keys: Vec<EntityUid>,
 }
 
+/// A request translated for one evaluation stage.
+#[derive(Debug)]
+pub(crate) struct Translated {
+    pub request: cedar_policy::Request,
+    pub parts: Arc<Parts>,
+}
+
 /// Why a request cannot be put to Cedar; it denies.
 pub(crate) type TranslateError = String;
 
 /// Translates for the user stage: the principal is the human.
-pub(crate) fn for_user(input: Input<'_>) -> Result<Translated, TranslateError> {
+pub(crate) fn for_user(input: Input<'_>, memo: &Memo) -> Result<Translated, TranslateError> {
     let user = input.req.principal.user();
-    let mut principal_keys = vec![uid("User", user.name.as_str())];
-    principal_keys.extend(user.roles.iter().map(|r| uid("Role", r.as_str())));
-    finish(input, principal_keys, vec![user_entity(user)])
+    let parts = memo.get_or_build(
+        Who::User(user),
+        &input.req.resource,
+        &input.req.action,
+        || {
+            let mut principal_keys = vec![uid("User", user.name.as_str())];
+            principal_keys.extend(user.roles.iter().map(|r| uid("Role", r.as_str())));
+            parts(input, principal_keys, vec![user_entity(user)])
+        },
+    )?;
+    translated(input, parts)
 }
 
 /// Translates for the profile stage: the principal is the workload.
 pub(crate) fn for_workload(
     input: Input<'_>,
     workload: &WorkloadInfo,
+    memo: &Memo,
 ) -> Result<Translated, TranslateError> {
-    let entities = workload_entities(workload);
-    let principal_keys = vec![entities[0].uid()];
-    finish(input, principal_keys, entities)
+    let who = Who::Workload(workload);
+    let parts = memo.get_or_build(who, &input.req.resource, &input.req.action, || {
+        let entities = workload_entities(workload);
+        let principal_keys = vec![entities[0].uid()];
+        parts(input, principal_keys, entities)
+    })?;
+    translated(input, parts)
+}
+
+/// The Cedar request: the memoized parts with this request's context. It is
+/// not validated by Cedar: the context was checked when it was converted,
+/// principals are of the stage's type by construction, and the resource
+/// type was checked when the parts were built.
+fn translated(input: Input<'_>, parts: Arc<Parts>) -> Result<Translated, TranslateError> {
+    let request = cedar_policy::Request::new(
+        parts.principal.clone(),
+        input.action.uid.clone(),
+        parts.resource.clone(),
+        input.context.clone(),
+        None,
+    )
+    .map_err(|e| format!("invalid request: {e}"))?;
+    Ok(Translated { request, parts })
 }
 
 /// Adds the resource and action entities to the principal's (which come
-/// first) and builds the Cedar request. The request is not validated by
-/// Cedar: the context was checked when it was converted, principals are of
-/// the stage's type by construction, and the resource type is checked here.
-fn finish(
+/// first) and checks the resource's type against the action's.
+fn parts(
     input: Input<'_>,
     principal_keys: Vec<EntityUid>,
     mut entities: Vec<Entity>,
-) -> Result<Translated, TranslateError> {
+) -> Result<Parts, TranslateError> {
     let principal = entities[0].uid();
     let (resource, resource_keys) = push_resource(&mut entities, &input.req.resource)?;
     if resource.type_name() != &input.action.resource_type {
@@ -71,18 +112,10 @@ fn finish(
         ));
     }
     entities.push(input.action.entity.clone());
-    let request = cedar_policy::Request::new(
+    Ok(Parts {
+        entities: store(entities)?,
         principal,
-        input.action.uid.clone(),
         resource,
-        input.context.clone(),
-        None,
-    )
-    .map_err(|e| format!("invalid request: {e}"))?;
-    let entities = store(entities)?;
-    Ok(Translated {
-        request,
-        entities,
         principal_keys,
         resource_keys,
     })

@@ -78,11 +78,11 @@ pub(crate) fn indexed(set: &Loaded, t: &Translated, action: &ActionInfo) -> Outc
     let mut out = Outcome::default();
     let keys = Keys {
         action: &action.keys,
-        principal: &t.principal_keys,
-        resource: &t.resource_keys,
+        principal: &t.parts.principal_keys,
+        resource: &t.parts.resource_keys,
     };
     for bucket in set.index.select(keys) {
-        out.absorb(&authorizer.is_authorized(&t.request, bucket, &t.entities));
+        out.absorb(&authorizer.is_authorized(&t.request, bucket, &t.parts.entities));
     }
     out
 }
@@ -93,7 +93,7 @@ pub(crate) fn exhaustive(set: &Loaded, t: &Translated) -> Outcome {
     let authorizer = Authorizer::new();
     let mut out = Outcome::default();
     for side in [&set.permits, &set.forbids] {
-        out.absorb(&authorizer.is_authorized(&t.request, side, &t.entities));
+        out.absorb(&authorizer.is_authorized(&t.request, side, &t.parts.entities));
     }
     out
 }

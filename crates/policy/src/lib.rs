@@ -30,6 +30,7 @@ mod examples;
 mod explain;
 mod index;
 mod load;
+mod memo;
 mod request;
 mod schema;
 

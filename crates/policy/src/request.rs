@@ -70,7 +70,7 @@ impl Principal {
 }
 
 /// A human and what their identity carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserInfo {
     /// The login name.
@@ -95,7 +95,7 @@ impl UserInfo {
 }
 
 /// A workload: which sandbox it runs in and for whom.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadInfo {
     /// The human it acts for (the sandbox's owner).
@@ -112,7 +112,7 @@ pub struct WorkloadInfo {
 }
 
 /// What an action is on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Resource {
     /// A sandbox; for `sandbox.create`, the one about to be created.

@@ -295,3 +295,29 @@ fn a_permit_can_ask_for_bodies_to_be_recorded() {
         None
     );
 }
+
+/// One engine serves every request, and it keeps the entities it built; a
+/// user whose roles or traits changed since is decided as they are now.
+#[test]
+fn a_changed_user_is_decided_as_they_are_now() {
+    let e = engine(
+        r#"@id("dev-get")
+permit(principal in Airlock::Role::"developer", action == Airlock::Action::"http.request",
+       resource == Airlock::HttpService::"github");
+@id("not-contractors")
+forbid(principal, action, resource)
+when { principal.hasTag("employment") && principal.getTag("employment").contains("contractor") };"#,
+    );
+    let dev = || user_info("alice", &["developer"]);
+    let req = |u| get(airlock_policy::Principal::User(u), "github", "/");
+    allowed(&e, &req(dev()));
+    denied(&e, &req(user_info("alice", &[])));
+    allowed(&e, &req(dev()));
+    let mut contractor = dev();
+    contractor
+        .traits
+        .insert("employment".into(), vec!["contractor".into()]);
+    assert_eq!(denied(&e, &req(contractor)).policies, ["not-contractors"]);
+    allowed(&e, &req(dev()));
+    denied(&e, &get(user("alice", &["developer"]), "gitlab", "/"));
+}
