@@ -249,7 +249,10 @@ impl AuditEvent {
             policies: &self.policies,
             details: &self.details,
         };
-        serde_json::to_vec(&tail).expect("events always serialize")
+        // Room for a typical event, so the buffer is not regrown on the way.
+        let mut out = Vec::with_capacity(640);
+        serde_json::to_writer(&mut out, &tail).expect("events always serialize");
+        out
     }
 
     /// Decodes canonical bytes (a stored body or an exported line). The id
@@ -312,8 +315,9 @@ impl Searchable {
 }
 
 pub(crate) fn splice(seq: u64, tail: &[u8]) -> Vec<u8> {
+    use std::io::Write;
     let mut out = Vec::with_capacity(tail.len() + 48);
-    out.extend_from_slice(format!("{{\"seq\":{seq},\"id\":\"ev-{seq}\",").as_bytes());
+    write!(out, "{{\"seq\":{seq},\"id\":\"ev-{seq}\",").expect("writing to a Vec");
     out.extend_from_slice(&tail[1..]);
     out
 }

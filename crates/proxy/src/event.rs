@@ -118,7 +118,9 @@ impl ProxyEvent {
             .isolation(c.isolation)
             .resource(resource)
             .decision(&self.decision);
-        for (key, value) in self.details() {
+        let details = self.details();
+        ev.details = serde_json::Map::with_capacity(details.len());
+        for (key, value) in details {
             ev = ev.detail(key, value);
         }
         ev
