@@ -63,17 +63,62 @@ struct Entry {
     parts: Arc<Parts>,
 }
 
+/// The entries, in slots that a full table replaces at random: a hot entry
+/// is evicted by one insert in [`CAPACITY`], so a working set survives a
+/// flood of one-off keys (evicting "the first in the table" instead let
+/// new entries in its low buckets be evicted by the very next insert).
+#[derive(Default)]
+struct Table {
+    index: HashMap<u64, usize>,
+    slots: Vec<(u64, Arc<Entry>)>,
+    /// State of the generator that picks the slot to replace.
+    seed: u64,
+}
+
+impl Table {
+    fn get(&self, hash: u64) -> Option<Arc<Entry>> {
+        self.index.get(&hash).map(|&i| self.slots[i].1.clone())
+    }
+
+    /// Stores `entry` under `hash`; returns the entry it displaced, if any.
+    fn insert(&mut self, hash: u64, entry: Arc<Entry>) -> Option<Arc<Entry>> {
+        if let Some(&i) = self.index.get(&hash) {
+            return Some(std::mem::replace(&mut self.slots[i].1, entry));
+        }
+        if self.slots.len() < CAPACITY {
+            self.index.insert(hash, self.slots.len());
+            self.slots.push((hash, entry));
+            return None;
+        }
+        let victim = self.next_victim();
+        let (old_hash, old) = std::mem::replace(&mut self.slots[victim], (hash, entry));
+        self.index.remove(&old_hash);
+        self.index.insert(hash, victim);
+        Some(old)
+    }
+
+    /// A slot index, uniformly at random (a 64-bit LCG's high bits; this
+    /// only spreads evictions, nothing relies on it being unpredictable).
+    fn next_victim(&mut self) -> usize {
+        self.seed = self
+            .seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.seed >> 32) as usize) % self.slots.len()
+    }
+}
+
 /// The memo, shared by every clone of an engine.
 #[derive(Default)]
 pub(crate) struct Memo {
-    entries: Mutex<HashMap<u64, Arc<Entry>>>,
+    table: Mutex<Table>,
     hasher: std::hash::RandomState,
 }
 
 impl std::fmt::Debug for Memo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Memo")
-            .field("entries", &self.lock().len())
+            .field("entries", &self.lock().slots.len())
             .finish()
     }
 }
@@ -90,7 +135,7 @@ impl Memo {
         build: impl FnOnce() -> Result<Parts, String>,
     ) -> Result<Arc<Parts>, String> {
         let hash = self.hash(who, resource, action);
-        let found = self.lock().get(&hash).cloned();
+        let found = self.lock().get(hash);
         if let Some(e) = found
             && e.who.is(who)
             && e.resource == *resource
@@ -105,21 +150,7 @@ impl Memo {
             action: action.to_owned(),
             parts: parts.clone(),
         });
-        let evicted = {
-            let mut entries = self.lock();
-            // Full: one arbitrary entry makes room (the hash spreads them,
-            // so the first in the table is as good as a random one).
-            let evicted = match entries.len() >= CAPACITY {
-                true => entries
-                    .keys()
-                    .next()
-                    .copied()
-                    .and_then(|k| entries.remove(&k)),
-                false => None,
-            };
-            entries.insert(hash, entry);
-            evicted
-        };
+        let evicted = self.lock().insert(hash, entry);
         // Freed after the lock is released.
         drop(evicted);
         Ok(parts)
@@ -133,16 +164,15 @@ impl Memo {
         h.finish()
     }
 
-    /// The map; a panic elsewhere while it was held leaves nothing half-done
-    /// in it (inserts and clears are single calls), so a poisoned lock is
-    /// used as is.
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Entry>>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The table; nothing in it panics while holding the lock (no
+    /// allocation failure aside), so a poisoned lock is used as is.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().slots.len()
     }
 }
 
@@ -223,5 +253,37 @@ mod tests {
                 .unwrap();
         }
         assert!(memo.len() <= CAPACITY);
+    }
+
+    /// A full memo keeps serving its working set while one-off keys pour
+    /// through it: each of those evicts one entry at random, not the same
+    /// few slots.
+    #[test]
+    fn a_working_set_survives_a_flood_of_one_off_keys() {
+        let memo = Memo::default();
+        let junk = |i: usize| user(&format!("junk{i}"), "dev");
+        for i in 0..CAPACITY {
+            let u = junk(i);
+            memo.get_or_build(Who::User(&u), &service("a"), "x", || build(&u))
+                .unwrap();
+        }
+        let hot: Vec<UserInfo> = (0..100).map(|i| user(&format!("hot{i}"), "dev")).collect();
+        let mut builds = 0;
+        for round in 0..20 {
+            for (i, u) in hot.iter().enumerate() {
+                memo.get_or_build(Who::User(u), &service("a"), "x", || {
+                    builds += 1;
+                    build(u)
+                })
+                .unwrap();
+                let j = junk(CAPACITY + round * 100 + i);
+                memo.get_or_build(Who::User(&j), &service("a"), "x", || build(&j))
+                    .unwrap();
+            }
+        }
+        // 100 first builds; then each of the 2,000 one-off inserts evicts a
+        // given hot entry with probability 1/4,096: ~50 rebuilds expected.
+        assert!(builds < 100 + 150, "{builds} builds");
+        assert_eq!(memo.len(), CAPACITY);
     }
 }
