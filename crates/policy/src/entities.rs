@@ -10,7 +10,6 @@ use std::sync::Arc;
 use cedar_policy::{Context, Entities, Entity, EntityUid, RestrictedExpression};
 
 use crate::memo::{Memo, Who};
-
 use crate::request::{Request, Resource, UserInfo, WorkloadInfo};
 use crate::schema::{ActionInfo, uid};
 
