@@ -24,7 +24,7 @@ use crate::event::Searchable;
 use crate::file::format::RECORD_HEADER_LEN;
 use crate::file::recent::{Chunk, IndexRow};
 use crate::file::segments::{Core, Found, Pos};
-use crate::file::sql::{Pooled, as_i64, write_rows};
+use crate::file::sql::{Pooled, as_i64, meta_get, meta_put, write_rows};
 use crate::file::unsynced;
 use crate::query::Query;
 
@@ -398,12 +398,7 @@ fn open_checked(
     conn.execute_batch(SCHEMA)?;
     conn.pragma_update(None, "user_version", INDEX_VERSION)?;
     unsynced::open(&conn, unsynced::boot_id().as_deref())?;
-    let stored: Option<Vec<u8>> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'log_id'", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    match stored {
+    match meta_get(&conn, "log_id")? {
         Some(id) if id != log_id => {
             return Err(StoreError::Corrupt("index of another log".into()));
         }
@@ -412,8 +407,7 @@ fn open_checked(
             conn.execute("DELETE FROM events", [])?;
             conn.execute("DELETE FROM postings", [])?;
             conn.execute("DELETE FROM spans", [])?;
-            let sql = "INSERT INTO meta (key, value) VALUES ('log_id', ?1)";
-            conn.execute(sql, [&log_id[..]])?;
+            meta_put(&conn, "log_id", log_id)?;
         }
     }
     // Rows past the log's end mean the log lost entries the index saw

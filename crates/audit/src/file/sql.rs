@@ -339,3 +339,17 @@ impl Drop for Pooled<'_> {
         }
     }
 }
+
+/// A value of the index's `meta` table (its log's id, its open/closed marks).
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let sql = "SELECT value FROM meta WHERE key = ?1";
+    Ok(conn.query_row(sql, [key], |r| r.get(0)).optional()?)
+}
+
+/// Sets a value of the index's `meta` table.
+pub(crate) fn meta_put(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    let sql = "INSERT INTO meta (key, value) VALUES (?1, ?2)
+               ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+    conn.execute(sql, params![key, value])?;
+    Ok(())
+}

@@ -11,9 +11,10 @@
 //! synced checkpoint). Opened in another boot and not closed: rebuilt.
 //! Where the boot cannot be told, the index syncs at checkpoints as before.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 use crate::error::StoreError;
+use crate::file::sql::{meta_get as get, meta_put as put};
 
 /// Where Linux publishes an id that changes at every boot.
 const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
@@ -57,18 +58,6 @@ pub(crate) fn close(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     put(conn, "closed", b"1")
-}
-
-fn get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-    let sql = "SELECT value FROM meta WHERE key = ?1";
-    Ok(conn.query_row(sql, [key], |r| r.get(0)).optional()?)
-}
-
-fn put(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
-    let sql = "INSERT INTO meta (key, value) VALUES (?1, ?2)
-               ON CONFLICT (key) DO UPDATE SET value = excluded.value";
-    conn.execute(sql, params![key, value])?;
-    Ok(())
 }
 
 #[cfg(test)]
