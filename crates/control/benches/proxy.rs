@@ -9,10 +9,12 @@
 //! ```
 //!
 //! Knobs: `PROXY_BENCH_SECS` (per wrk run, default 10), `PROXY_BENCH_CONNS`
-//! (throughput connections, default 64), `PROXY_BENCH_WORKERS` (tokio
-//! worker threads of the proxy and upstream, default 2), `PROXY_BENCH_DIR` (audit log and
-//! squid files, default /tmp). Needs `wrk` and `squid` on PATH
-//! (scripts/setup.sh --test). Prints a markdown table.
+//! (throughput connections, default 64), `PROXY_BENCH_ROUNDS` (throughput
+//! rounds, alternating the paths; default 3), `PROXY_BENCH_WORKERS` (tokio
+//! worker threads of the proxy and upstream, default 2), `PROXY_BENCH_DIR`
+//! (audit log and squid files, default /tmp). Needs `wrk` and `squid` on
+//! PATH (scripts/setup.sh --test). Prints a markdown table, then each round's
+//! ratio to squid and their median.
 #![allow(clippy::print_stdout)]
 
 use std::convert::Infallible;
@@ -210,38 +212,43 @@ fn main() {
         assert_eq!(out.stdout, b"200", "through port {port}");
     }
 
-    println!(
-        "| path | p50 latency, 1 connection | p99 | added p50 vs direct | req/s, {conns} connections |"
-    );
-    println!("| --- | --- | --- | --- | --- |");
-    let direct = measure(&url, None, secs, conns, None);
-    let rows = [
-        ("direct", direct.clone()),
+    let rounds = env_or("PROXY_BENCH_ROUNDS", 3).max(1);
+    let paths = [
+        ("direct", None, None),
         (
             "airlock, durable audit log",
-            measure(&url, Some(durable_port), secs, conns, Some(&log)),
+            Some(durable_port),
+            Some(&*log),
         ),
-        (
-            "airlock, no-op audit sink",
-            measure(&url, Some(null_port), secs, conns, None),
-        ),
-        ("squid", measure(&url, Some(squid.port), secs, conns, None)),
+        ("airlock, no-op audit sink", Some(null_port), None),
+        ("squid", Some(squid.port), None),
     ];
-    for (name, m) in &rows {
-        let added = m.p50_us - direct.p50_us;
-        println!(
-            "| {name} | {:.0} µs | {:.0} µs | {added:+.0} µs | {:.0} |",
-            m.p50_us, m.p99_us, m.rps
-        );
-    }
-    for (name, m) in &rows {
-        if let Some(c) = &m.commits {
-            println!(
-                "\n{name}, {conns} connections: {:.1} events per commit, {:.0} µs per commit (write and sync)",
-                c.per_commit, c.commit_us
-            );
+    let latencies: Vec<Latency> = paths
+        .iter()
+        .map(|(_, port, _)| latency(&url, *port, secs))
+        .collect();
+    // Throughput in rounds that alternate the paths, so that a slow phase of
+    // a shared machine weighs on every path alike; ratios are taken within
+    // a round.
+    let mut rps = vec![Vec::new(); paths.len()];
+    let mut commits = CommitStats::default();
+    for _ in 0..rounds {
+        for (i, (_, port, audit)) in paths.iter().enumerate() {
+            let before = audit.map(AuditLog::stats);
+            rps[i].push(throughput(&url, *port, secs, conns));
+            if let (Some(log), Some(before)) = (audit, before) {
+                commits.add(&before, &log.stats());
+            }
         }
     }
+    print_table(&paths.map(|p| p.0), &latencies, &rps, conns);
+    print_ratios("durable audit log ÷ squid", &rps[1], &rps[3]);
+    print_ratios("no-op audit sink ÷ squid", &rps[2], &rps[3]);
+    println!(
+        "\ndurable audit log, {conns} connections: {:.1} events per commit, {:.0} µs per commit (write and sync)",
+        commits.per_commit(),
+        commits.commit_us()
+    );
     squid.stop();
 }
 
@@ -299,47 +306,87 @@ async fn start_proxy(
     (port, server.serve_tcp(bench_caller(), listener))
 }
 
+/// One keep-alive connection's latency.
 #[derive(Debug, Clone)]
-struct Measurement {
+struct Latency {
     p50_us: f64,
     p99_us: f64,
-    rps: f64,
-    /// How the audit log committed during the throughput run.
-    commits: Option<CommitStats>,
 }
 
-#[derive(Debug, Clone)]
+/// The audit log's group commits over the durable throughput runs.
+#[derive(Debug, Default)]
 struct CommitStats {
-    per_commit: f64,
-    commit_us: f64,
+    events: u64,
+    commits: u64,
+    micros: u64,
 }
 
-/// Latency with one keep-alive connection, then throughput with `conns`,
-/// with the group commit of `audit` (when given) during the latter.
-fn measure(
-    url: &str,
-    proxy: Option<u16>,
-    secs: u64,
-    conns: u64,
-    audit: Option<&AuditLog>,
-) -> Measurement {
-    let latency = wrk(url, proxy, secs, 1, 1);
-    let before = audit.map(AuditLog::stats);
-    let throughput = wrk(url, proxy, secs, 2, conns);
-    let commits = audit.zip(before).map(|(log, before)| {
-        let after = log.stats();
-        let n = (after.commits - before.commits).max(1) as f64;
-        CommitStats {
-            per_commit: (after.events - before.events) as f64 / n,
-            commit_us: (after.commit_micros - before.commit_micros) as f64 / n,
-        }
-    });
-    Measurement {
-        p50_us: percentile(&latency, "50%"),
-        p99_us: percentile(&latency, "99%"),
-        rps: requests_per_sec(&throughput),
-        commits,
+impl CommitStats {
+    fn add(&mut self, before: &airlock_audit::LogStats, after: &airlock_audit::LogStats) {
+        self.events += after.events - before.events;
+        self.commits += after.commits - before.commits;
+        self.micros += after.commit_micros - before.commit_micros;
     }
+
+    fn per_commit(&self) -> f64 {
+        self.events as f64 / self.commits.max(1) as f64
+    }
+
+    fn commit_us(&self) -> f64 {
+        self.micros as f64 / self.commits.max(1) as f64
+    }
+}
+
+fn latency(url: &str, proxy: Option<u16>, secs: u64) -> Latency {
+    let out = wrk(url, proxy, secs, 1, 1);
+    Latency {
+        p50_us: percentile(&out, "50%"),
+        p99_us: percentile(&out, "99%"),
+    }
+}
+
+fn throughput(url: &str, proxy: Option<u16>, secs: u64, conns: u64) -> f64 {
+    requests_per_sec(&wrk(url, proxy, secs, 2, conns))
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    match v.len() % 2 {
+        0 => (v[mid - 1] + v[mid]) / 2.0,
+        _ => v[mid],
+    }
+}
+
+fn print_table(names: &[&str], latencies: &[Latency], rps: &[Vec<f64>], conns: u64) {
+    println!(
+        "| path | p50 latency, 1 connection | p99 | added p50 vs direct | req/s, {conns} connections (median) | each round |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let direct = latencies[0].p50_us;
+    for ((name, lat), rounds) in names.iter().zip(latencies).zip(rps) {
+        let each: Vec<String> = rounds.iter().map(|r| format!("{r:.0}")).collect();
+        println!(
+            "| {name} | {:.0} µs | {:.0} µs | {:+.0} µs | {:.0} | {} |",
+            lat.p50_us,
+            lat.p99_us,
+            lat.p50_us - direct,
+            median(rounds),
+            each.join(" / ")
+        );
+    }
+}
+
+/// Each round's ratio and their median.
+fn print_ratios(what: &str, num: &[f64], den: &[f64]) {
+    let ratios: Vec<f64> = num.iter().zip(den).map(|(n, d)| n / d).collect();
+    let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    println!(
+        "\n{what}, requests per second: median {:.2}× (rounds: {})",
+        median(&ratios),
+        each.join(" / ")
+    );
 }
 
 /// Runs wrk; through a proxy, a Lua line makes every request absolute-form.
