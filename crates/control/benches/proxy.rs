@@ -242,8 +242,10 @@ fn main() {
         }
     }
     print_table(&paths.map(|p| p.0), &latencies, &rps, conns);
-    print_ratios("durable audit log ÷ squid", &rps[1], &rps[3]);
-    print_ratios("no-op audit sink ÷ squid", &rps[2], &rps[3]);
+    // Indices into `paths`.
+    let (durable, noop, squid_rps) = (&rps[1], &rps[2], &rps[3]);
+    print_ratios("durable audit log ÷ squid", durable, squid_rps);
+    print_ratios("no-op audit sink ÷ squid", noop, squid_rps);
     println!(
         "\ndurable audit log, {conns} connections: {:.1} events per commit, {:.0} µs per commit (write and sync)",
         commits.per_commit(),
