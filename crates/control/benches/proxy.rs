@@ -309,7 +309,7 @@ async fn start_proxy(
 }
 
 /// One keep-alive connection's latency.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Latency {
     p50_us: f64,
     p99_us: f64,
