@@ -1,8 +1,9 @@
 //! Decision latency with 1,000 realistic policies, and load time.
 //!
 //! Run: `cargo bench -p airlock-policy --bench decide` (add `-- --quick` for
-//! a short run). Prints p50/p99/max per request kind, for `decide` (indexed)
-//! and, for comparison, `explain` (every policy evaluated). Results are kept
+//! a short run). Prints p50/p99/max per request kind, for `decide` (indexed;
+//! evaluated by Cedar, and repeated from the engine's memo) and, for
+//! comparison, `explain` (every policy evaluated). Results are kept
 //! in crates/policy/BENCH_RESULTS.md.
 #![allow(clippy::print_stdout)]
 
@@ -35,7 +36,7 @@ fn main() {
     let reqs: Vec<Request> = (0..512).map(|i| request(i, false)).collect();
     report(
         "decide  user, empty set (fixed cost)",
-        &measure(rounds, &reqs, |r| empty.decide(r)),
+        &measure(rounds, &reqs, |r| empty.evaluate(r)),
     );
     for (label, workload) in [("user", false), ("workload", true)] {
         let reqs: Vec<Request> = (0..512).map(|i| request(i, workload)).collect();
@@ -44,14 +45,21 @@ fn main() {
             .filter(|r| engine.decide(r).is_allowed())
             .count();
         println!("{label}: {allowed}/{} sample requests allowed", reqs.len());
+        // Every request evaluated by Cedar, as one the engine has not
+        // decided before; then the same requests again, from its memo.
         report(
             &format!("decide  {label}"),
+            &measure(rounds, &reqs, |r| engine.evaluate(r)),
+        );
+        report(
+            &format!("decide  {label}, repeated request (memo)"),
             &measure(rounds, &reqs, |r| engine.decide(r)),
         );
         if !workload {
             // The engine memoizes each (principal, resource, action)'s
-            // entities; a distinct trait per request defeats that, which is
-            // the cost of the first request of each pair.
+            // entities, and whole decisions; a distinct trait per request
+            // defeats both, which is the cost of the first request of each
+            // pair.
             let cold: Vec<Request> = (0..8192).map(|i| unique(request(i, false), i)).collect();
             report(
                 "decide  user, entities built (first request of a principal and resource)",

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use airlock_core::Decision;
 
 use crate::context;
+use crate::decisions::Decisions;
 use crate::entities::{self, Input, Translated};
 use crate::evaluate::{self, Outcome, Verdict};
 use crate::load::{Loaded, PolicySet, Profile};
@@ -27,6 +28,8 @@ pub struct Engine {
     profiles: BTreeMap<String, Profile>,
     /// Entities already translated, by principal, resource and action.
     memo: Arc<Memo>,
+    /// Decisions already made, by request; emptied by any change.
+    decisions: Arc<Decisions>,
 }
 
 /// Which stage of a decision.
@@ -63,12 +66,16 @@ impl Engine {
             policies,
             profiles: BTreeMap::new(),
             memo: Arc::default(),
+            decisions: Arc::default(),
         }
     }
 
     /// Adds a profile, replacing any of the same name.
     pub fn with_profile(mut self, profile: Profile) -> Self {
         self.profiles.insert(profile.name().to_owned(), profile);
+        // Another profile is another engine: what the old one decided may
+        // no longer hold (the entities do not depend on profiles).
+        self.decisions = Arc::default();
         self
     }
 
@@ -89,8 +96,24 @@ impl Engine {
 
     /// Decides `req`. Never fails: anything that goes wrong (unknown action,
     /// context of the wrong type, a policy that errors) is a deny whose
-    /// reason says what went wrong.
+    /// reason says what went wrong. A request equal to one this engine has
+    /// decided before gets the same decision from a memo: a decision
+    /// depends on nothing else.
     pub fn decide(&self, req: &Request) -> Decision {
+        let decision = self.decisions.get_or_decide(req, || self.evaluate(req));
+        tracing::debug!(
+            action = %req.action,
+            effect = %decision.effect,
+            policies = ?decision.policies,
+            "policy decision"
+        );
+        decision
+    }
+
+    /// Decides `req` with Cedar, never from the memo of decisions: what
+    /// [`Engine::decide`] returns for a request it has not seen. For
+    /// benchmarks and tests that measure or check the evaluation itself.
+    pub fn evaluate(&self, req: &Request) -> Decision {
         let stages = self.run(req, Mode::Indexed);
         let mut decision = decision(req, &stages);
         if decision.is_allowed() {
@@ -101,12 +124,6 @@ impl Engine {
                 .filter_map(|id| self.policies.record_bodies(id))
                 .max();
         }
-        tracing::debug!(
-            action = %req.action,
-            effect = %decision.effect,
-            policies = ?decision.policies,
-            "policy decision"
-        );
         decision
     }
 

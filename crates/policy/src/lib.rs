@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod context;
+mod decisions;
 mod diagnostics;
 mod engine;
 mod entities;
@@ -33,6 +34,7 @@ mod load;
 mod memo;
 mod request;
 mod schema;
+mod table;
 
 pub use diagnostics::Diagnostic;
 pub use engine::Engine;

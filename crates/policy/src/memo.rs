@@ -10,17 +10,11 @@
 //! stale. Decisions themselves are never kept; the context, the policies
 //! and the locks are consulted on every request.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use crate::entities::Parts;
 use crate::request::{Resource, UserInfo, WorkloadInfo};
-
-/// Entries kept: enough for every (principal, resource) pair a busy node
-/// sees in a while, few enough that egress to many hosts cannot grow it
-/// without bound.
-const CAPACITY: usize = 4096;
+use crate::table::Cache;
 
 /// The principal of a stage, borrowed from the request.
 #[derive(Debug, Clone, Copy, Hash)]
@@ -63,65 +57,9 @@ struct Entry {
     parts: Arc<Parts>,
 }
 
-/// The entries, in slots that a full table replaces at random: a hot entry
-/// is evicted by one insert in [`CAPACITY`], so a working set survives a
-/// flood of one-off keys (evicting "the first in the table" instead let
-/// new entries in its low buckets be evicted by the very next insert).
-#[derive(Default)]
-struct Table {
-    index: HashMap<u64, usize>,
-    slots: Vec<(u64, Arc<Entry>)>,
-    /// State of the generator that picks the slot to replace.
-    seed: u64,
-}
-
-impl Table {
-    fn get(&self, hash: u64) -> Option<Arc<Entry>> {
-        self.index.get(&hash).map(|&i| self.slots[i].1.clone())
-    }
-
-    /// Stores `entry` under `hash`; returns the entry it displaced, if any.
-    fn insert(&mut self, hash: u64, entry: Arc<Entry>) -> Option<Arc<Entry>> {
-        if let Some(&i) = self.index.get(&hash) {
-            return Some(std::mem::replace(&mut self.slots[i].1, entry));
-        }
-        if self.slots.len() < CAPACITY {
-            self.index.insert(hash, self.slots.len());
-            self.slots.push((hash, entry));
-            return None;
-        }
-        let victim = self.next_victim();
-        let (old_hash, old) = std::mem::replace(&mut self.slots[victim], (hash, entry));
-        self.index.remove(&old_hash);
-        self.index.insert(hash, victim);
-        Some(old)
-    }
-
-    /// A slot index, uniformly at random (a 64-bit LCG's high bits; this
-    /// only spreads evictions, nothing relies on it being unpredictable).
-    fn next_victim(&mut self) -> usize {
-        self.seed = self
-            .seed
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.seed >> 32) as usize) % self.slots.len()
-    }
-}
-
 /// The memo, shared by every clone of an engine.
-#[derive(Default)]
-pub(crate) struct Memo {
-    table: Mutex<Table>,
-    hasher: std::hash::RandomState,
-}
-
-impl std::fmt::Debug for Memo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Memo")
-            .field("entries", &self.lock().slots.len())
-            .finish()
-    }
-}
+#[derive(Debug, Default)]
+pub(crate) struct Memo(Cache<Entry>);
 
 impl Memo {
     /// The parts for (`who`, `resource`, `action`): the kept ones when the
@@ -134,9 +72,8 @@ impl Memo {
         action: &str,
         build: impl FnOnce() -> Result<Parts, String>,
     ) -> Result<Arc<Parts>, String> {
-        let hash = self.hash(who, resource, action);
-        let found = self.lock().get(hash);
-        if let Some(e) = found
+        let hash = self.0.hash((who, resource, action));
+        if let Some(e) = self.0.get(hash)
             && e.who.is(who)
             && e.resource == *resource
             && e.action == action
@@ -150,35 +87,20 @@ impl Memo {
             action: action.to_owned(),
             parts: parts.clone(),
         });
-        let evicted = self.lock().insert(hash, entry);
-        // Freed after the lock is released.
-        drop(evicted);
+        self.0.insert(hash, entry);
         Ok(parts)
-    }
-
-    fn hash(&self, who: Who<'_>, resource: &Resource, action: &str) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        who.hash(&mut h);
-        resource.hash(&mut h);
-        action.hash(&mut h);
-        h.finish()
-    }
-
-    /// The table; nothing in it panics while holding the lock (no
-    /// allocation failure aside), so a poisoned lock is used as is.
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().slots.len()
+        self.0.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::CAPACITY;
     use airlock_core::UserName;
 
     fn user(name: &str, role: &str) -> UserInfo {

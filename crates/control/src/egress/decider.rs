@@ -1,8 +1,11 @@
 //! The proxy's `Decider`: a workload's request is allowed only if it is not
 //! locked, its sandbox is live and unexpired, its user still exists, and
 //! Cedar allows it (the user's policies AND the sandbox's delegation
-//! profile). Called for every request: nothing is cached across requests, so
-//! lock and policy changes apply to the next one.
+//! profile). Called for every request: the lock, the sandbox and the user
+//! are looked up every time, and the engine in force is asked every time
+//! (it answers a request equal to one it decided before from its memo, and
+//! a policy change puts a new engine in force), so lock, state and policy
+//! changes apply to the next request.
 
 use std::sync::Arc;
 

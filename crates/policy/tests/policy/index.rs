@@ -214,6 +214,9 @@ fn indexed_decisions_equal_exhaustive_evaluation() {
             let fast = engine.decide(&req);
             let reference = engine.explain(&req).decision;
             assert_eq!(fast, reference, "seed {seed}, request {req:?}\n{text}");
+            // Asked again, the engine answers from its memo: the same.
+            assert_eq!(engine.decide(&req), reference, "seed {seed}, again");
+            assert_eq!(engine.evaluate(&req), reference, "seed {seed}, evaluated");
             checked += 1;
             allowed += usize::from(fast.is_allowed());
             decided_deny += usize::from(!fast.is_allowed() && !fast.policies.is_empty());

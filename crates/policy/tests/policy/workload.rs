@@ -169,3 +169,17 @@ fn the_starter_set_lets_a_developers_workload_use_its_sandbox() {
     );
     denied(&e, &get(w, "github", "/"));
 }
+
+/// An engine remembers its decisions; a changed profile makes another
+/// engine, which must not answer from the old one's memory.
+#[test]
+fn a_replaced_profile_is_not_answered_from_the_old_engines_decisions() {
+    let narrow = engine_with(ALICE_GITHUB, &[("p", READ_ONLY)]);
+    let w = || workload("alice", &[], Some("p"));
+    denied(&narrow, &post(w(), "github", "/"));
+    denied(&narrow, &post(w(), "github", "/"));
+    let everything = "@id(\"all\")\npermit(principal, action, resource);";
+    let wide = narrow.clone().with_profile(profile("p", everything));
+    allowed(&wide, &post(w(), "github", "/"));
+    denied(&narrow, &post(w(), "github", "/"));
+}
