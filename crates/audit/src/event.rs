@@ -115,6 +115,12 @@ impl AuditEvent {
     /// A new event of `code` at the current time, with the code's own action
     /// (if it has exactly one) and decision `allow`.
     pub fn new(code: EventCode) -> Self {
+        Self::new_at(code, OffsetDateTime::now_utc())
+    }
+
+    /// [`AuditEvent::new`] at `time`: for an operation timed elsewhere,
+    /// without reading the clock.
+    pub fn new_at(code: EventCode, time: OffsetDateTime) -> Self {
         let decision = match code.spec().decision {
             crate::code::DecisionRule::Deny => Effect::Deny,
             _ => Effect::Allow,
@@ -122,7 +128,7 @@ impl AuditEvent {
         Self {
             seq: 0,
             id: String::new(),
-            time: OffsetDateTime::now_utc(),
+            time,
             code,
             action: code.default_action().unwrap_or_default().to_owned(),
             decision,

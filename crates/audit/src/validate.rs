@@ -157,9 +157,11 @@ fn check_workload(ev: &AuditEvent) -> Result<(), EventError> {
     }
     // Airlock workload IDs are `.../sandbox/<id>/workload`; if the event names
     // a sandbox too, they must agree.
-    let segments: Vec<&str> = workload.path().split('/').collect();
-    if let (Some(sandbox), ["", "sandbox", id, "workload"]) = (&ev.sandbox, segments.as_slice())
-        && sandbox.as_str() != *id
+    let mut segments = workload.path().split('/');
+    let parts: [Option<&str>; 5] = std::array::from_fn(|_| segments.next());
+    if let (Some(sandbox), [Some(""), Some("sandbox"), Some(id), Some("workload"), None]) =
+        (&ev.sandbox, parts)
+        && sandbox.as_str() != id
     {
         return Err(EventError::WorkloadSandboxMismatch {
             workload: workload.to_string(),

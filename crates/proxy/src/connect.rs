@@ -85,7 +85,7 @@ pub(crate) async fn handle(
             .refuse_rule(request, rules::INTERNAL_ADDRESS, why, StatusCode::FORBIDDEN)
             .await;
     }
-    if let Some(refusal) = attempt.refuse_while_audit_down(request).await {
+    if let Some(refusal) = attempt.refuse_while_audit_down(&request).await {
         return refusal;
     }
     let on_upgrade = hyper::upgrade::on(req);

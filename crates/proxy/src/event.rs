@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use airlock_audit::{AuditEvent, EventCode};
 use airlock_core::Decision;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
 use crate::caller::Caller;
 use crate::request::ProxyRequest;
@@ -96,6 +96,14 @@ impl ProxyEvent {
     /// workload, sandbox and isolation, with the decision verbatim and the
     /// code's details.
     pub fn to_audit_event(&self) -> AuditEvent {
+        self.clone().into_audit_event()
+    }
+
+    /// [`ProxyEvent::to_audit_event`], taking the strings it already holds
+    /// instead of copying them: the sink converts one event per request.
+    /// Fields are set in place rather than through the builder, which moves
+    /// the whole event at every step.
+    pub fn into_audit_event(self) -> AuditEvent {
         let (code, resource) = match &self.request {
             ProxyRequest::Http { service, .. } => (
                 EventCode::HttpRequest,
@@ -110,74 +118,77 @@ impl ProxyEvent {
             ),
         };
         let c = &self.caller;
-        let mut ev = AuditEvent::new(code)
-            .at(time::OffsetDateTime::from(self.time))
-            .user(c.user.clone())
-            .workload(c.workload.clone())
-            .sandbox(c.sandbox.clone())
-            .isolation(c.isolation)
-            .resource(resource)
-            .decision(&self.decision);
-        let details = self.details();
-        ev.details = serde_json::Map::with_capacity(details.len());
-        for (key, value) in details {
-            ev = ev.detail(key, value);
-        }
+        let mut ev = AuditEvent::new_at(code, time::OffsetDateTime::from(self.time));
+        ev.user = Some(c.user.clone());
+        ev.workload = Some(c.workload.clone());
+        ev.sandbox = Some(c.sandbox.clone());
+        ev.isolation = Some(c.isolation);
+        ev.resource = Some(resource);
+        ev.decision = self.decision.effect;
+        ev.details = self.details();
+        let Decision {
+            reason, policies, ..
+        } = self.decision;
+        ev.reason = (!reason.is_empty()).then_some(reason);
+        ev.policies = policies;
         ev
     }
 
     /// The code-specific details: the request, its outcome, and (for
     /// inference) model and tokens.
-    fn details(&self) -> Vec<(&'static str, Value)> {
+    fn details(&self) -> Map<String, Value> {
         let t = &self.target;
-        let mut d = vec![
-            ("method", json!(t.method)),
-            ("scheme", json!(t.scheme)),
-            ("host", json!(t.host)),
-            ("port", json!(t.port)),
-            ("path", json!(t.path)),
-            ("status", json!(self.status)),
-            ("bytes_in", json!(self.bytes_in)),
-            ("bytes_out", json!(self.bytes_out)),
-            ("latency_ms", json!(millis(self.latency))),
-        ];
+        let mut d = Details(Map::with_capacity(16));
+        d.put("method", t.method.as_str());
+        d.put("scheme", t.scheme);
+        d.put("host", t.host.as_str());
+        d.put("port", t.port);
+        d.put("path", t.path.as_str());
+        d.put("status", self.status);
+        d.put("bytes_in", self.bytes_in);
+        d.put("bytes_out", self.bytes_out);
+        d.put("latency_ms", millis(self.latency));
         match &self.request {
-            ProxyRequest::Http { service, .. } => d.push(("service", json!(service))),
+            ProxyRequest::Http { service, .. } => d.put("service", service.as_deref()),
             ProxyRequest::Inference {
                 endpoint,
                 kind,
                 operation,
                 ..
             } => {
-                d.push(("endpoint", json!(endpoint)));
-                d.push(("kind", json!(kind.as_str())));
-                d.push(("operation", json!(operation)));
+                d.put("endpoint", endpoint.as_str());
+                d.put("kind", kind.as_str());
+                d.put("operation", operation.as_str());
             }
-            ProxyRequest::Egress { .. } => d.push(("protocol", json!(t.scheme))),
+            ProxyRequest::Egress { .. } => d.put("protocol", t.scheme),
         }
-        self.inference_details(&mut d);
+        if matches!(self.request, ProxyRequest::Inference { .. }) {
+            d.put("model", self.model.as_deref());
+            d.put("input_tokens", self.usage.map(|u| u.input_tokens));
+            d.put("output_tokens", self.usage.map(|u| u.output_tokens));
+        }
         if let Some(profile) = &self.caller.profile {
-            d.push(("profile", json!(profile)));
+            d.put("profile", profile.as_str());
         }
-        push_opt(&mut d, "error", &self.error);
-        push_opt(&mut d, "request_body", &self.request_body);
-        push_opt(&mut d, "response_body", &self.response_body);
-        d
-    }
-
-    fn inference_details(&self, d: &mut Vec<(&'static str, Value)>) {
-        if !matches!(self.request, ProxyRequest::Inference { .. }) {
-            return;
+        for (key, value) in [
+            ("error", &self.error),
+            ("request_body", &self.request_body),
+            ("response_body", &self.response_body),
+        ] {
+            if let Some(v) = value {
+                d.put(key, v.as_str());
+            }
         }
-        d.push(("model", json!(self.model)));
-        d.push(("input_tokens", json!(self.usage.map(|u| u.input_tokens))));
-        d.push(("output_tokens", json!(self.usage.map(|u| u.output_tokens))));
+        d.0
     }
 }
 
-fn push_opt(d: &mut Vec<(&'static str, Value)>, key: &'static str, value: &Option<String>) {
-    if let Some(v) = value {
-        d.push((key, json!(v)));
+/// An event's details, filled in order.
+struct Details(Map<String, Value>);
+
+impl Details {
+    fn put(&mut self, key: &str, value: impl Into<Value>) {
+        self.0.insert(key.to_owned(), value.into());
     }
 }
 

@@ -67,7 +67,12 @@ impl Shared {
                 Ok(result) => result,
                 Err(_) => Err(SinkError(format!("no acknowledgement within {limit:?}"))),
             };
-            ok.store(result.is_ok(), Ordering::Release);
+            // Written only on a change: every request's record reads it,
+            // and a store each time would bounce its cache line between
+            // the runtime's threads.
+            if ok.load(Ordering::Relaxed) != result.is_ok() {
+                ok.store(result.is_ok(), Ordering::Release);
+            }
             if let Err(e) = &result {
                 tracing::error!(error = %e, "audit record failed; refusing requests until it recovers");
             }
@@ -159,13 +164,16 @@ impl Attempt {
     /// works, lifts the latch for the next request) and answers 503.
     pub async fn refuse_while_audit_down(
         &self,
-        request: ProxyRequest,
+        request: &ProxyRequest,
     ) -> Option<Response<ProxyBody>> {
         if self.shared.audit_healthy() {
             return None;
         }
         let reason = "the audit log failed to record an earlier request";
-        let event = self.event(request, rules::deny(rules::AUDIT_UNAVAILABLE, reason));
+        let event = self.event(
+            request.clone(),
+            rules::deny(rules::AUDIT_UNAVAILABLE, reason),
+        );
         Some(self.refuse(event, StatusCode::SERVICE_UNAVAILABLE).await)
     }
 }
@@ -187,10 +195,7 @@ pub(crate) struct Forward {
 /// Sends an allowed request upstream and returns the response whose body
 /// records the event when it ends.
 pub(crate) async fn forward(attempt: &Attempt, fwd: Forward) -> Response<ProxyBody> {
-    if let Some(refusal) = attempt
-        .refuse_while_audit_down(fwd.event.request.clone())
-        .await
-    {
+    if let Some(refusal) = attempt.refuse_while_audit_down(&fwd.event.request).await {
         return refusal;
     }
     let Forward {
