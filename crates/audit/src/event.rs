@@ -69,7 +69,7 @@ pub struct AuditEvent {
 /// thread encodes these, and the writer only prepends `{"seq":N,"id":"ev-N",`
 /// once it knows N. A unit test pins that both encodings agree.
 #[derive(Serialize)]
-struct Tail<'a> {
+struct Tail<'a, D: ?Sized> {
     #[serde(with = "crate::timefmt")]
     time: &'a OffsetDateTime,
     code: EventCode,
@@ -93,8 +93,8 @@ struct Tail<'a> {
     reason: &'a Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     policies: &'a Vec<String>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    details: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a D>,
 }
 
 /// The id of the event at `seq`.
@@ -239,6 +239,48 @@ impl AuditEvent {
     /// Encodes everything after `seq`/`id`: the part a writer can prepare
     /// before the event's position is known. Starts with `{`.
     pub(crate) fn encode_tail(&self) -> Vec<u8> {
+        let details = (!self.details.is_empty()).then_some(&self.details);
+        self.tail_with(details)
+    }
+
+    /// The canonical bytes with `details` in place of the event's own (which
+    /// must be empty): what [`crate::AuditLog::append_with`] stores. The
+    /// same as [`AuditEvent::canonical`] of the event holding those details
+    /// as a map, when `details` serializes its fields in the same order.
+    pub fn canonical_with<D: Serialize + ?Sized>(
+        &self,
+        details: &D,
+    ) -> Result<Vec<u8>, EventError> {
+        Ok(splice(self.seq, &self.encode_tail_with(details)?))
+    }
+
+    /// [`AuditEvent::encode_tail`] with `details` given apart, typed: an
+    /// emitter of many events serializes its own struct instead of building
+    /// a map of JSON values for each. Refused unless `details` is a JSON
+    /// object and the event holds no details of its own.
+    pub(crate) fn encode_tail_with<D: Serialize + ?Sized>(
+        &self,
+        details: &D,
+    ) -> Result<Vec<u8>, EventError> {
+        if !self.details.is_empty() {
+            return Err(EventError::BadField {
+                field: "details",
+                rule: "given both on the event and apart",
+            });
+        }
+        let out = self.tail_with(Some(details));
+        // The details are the last field, so an object ends the tail with
+        // `}}`; a string, number, array or null cannot.
+        if !out.ends_with(b"}}") {
+            return Err(EventError::BadField {
+                field: "details",
+                rule: "must be a JSON object",
+            });
+        }
+        Ok(out)
+    }
+
+    fn tail_with<D: Serialize + ?Sized>(&self, details: Option<&D>) -> Vec<u8> {
         let tail = Tail {
             time: &self.time,
             code: self.code,
@@ -253,7 +295,7 @@ impl AuditEvent {
             resource: &self.resource,
             reason: &self.reason,
             policies: &self.policies,
-            details: &self.details,
+            details,
         };
         // Room for a typical event, so the buffer is not regrown on the way.
         let mut out = Vec::with_capacity(640);

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
@@ -190,10 +191,32 @@ impl AuditLog {
         first(self.append_many_blocking(vec![event]))
     }
 
+    /// [`AuditLog::append`] with the event's details given apart, as any
+    /// serializable struct (its fields in the order they should appear):
+    /// for emitters of many events, which then build no map of JSON values
+    /// per event. The event itself must hold no details, and `details` must
+    /// serialize as a JSON object. What is stored is what `append` would
+    /// store for the event holding the same details as a map.
+    pub async fn append_with<D: Serialize + ?Sized>(
+        &self,
+        event: AuditEvent,
+        details: &D,
+    ) -> Result<AppendReceipt, AuditError> {
+        let prepared = vec![prepare(&event, event.encode_tail_with(details)?)?];
+        first(self.append_prepared(prepared).await)
+    }
+
     /// Appends several events atomically (all durable, or none), in order.
     pub async fn append_many(
         &self,
         events: Vec<AuditEvent>,
+    ) -> Result<Vec<AppendReceipt>, AuditError> {
+        self.append_prepared(encode(&events)?).await
+    }
+
+    async fn append_prepared(
+        &self,
+        mut prepared: Vec<Prepared>,
     ) -> Result<Vec<AppendReceipt>, AuditError> {
         // A lone caller's commit blocks this worker thread for one sync
         // (~0.13 ms here); the hand-off to the writer thread it replaces
@@ -202,7 +225,6 @@ impl AuditLog {
         // needs a second worker: on a runtime with one, the tasks waiting
         // behind an inline commit never append during it, so every append
         // would look alone and the runtime would run one sync at a time.
-        let mut prepared = encode(&events)?;
         if runtime_has_other_workers() {
             prepared = match self.inner.shared.try_inline(prepared) {
                 Ok(done) => return done,
@@ -397,19 +419,22 @@ fn decode(body: &[u8]) -> Result<AuditEvent, AuditError> {
 /// Validates and encodes on the caller's thread, so that the single writer
 /// only splices, hashes and writes.
 fn encode(events: &[AuditEvent]) -> Result<Vec<Prepared>, AuditError> {
-    let mut prepared = Vec::with_capacity(events.len());
-    for ev in events {
-        ev.validate()?;
-        let tail = ev.encode_tail();
-        if tail.len() > MAX_EVENT_BYTES {
-            return Err(AuditError::TooLarge(tail.len()));
-        }
-        prepared.push(Prepared {
-            tail,
-            searchable: Searchable::of(ev),
-        });
+    events
+        .iter()
+        .map(|ev| prepare(ev, ev.encode_tail()))
+        .collect()
+}
+
+/// `ev`, validated, with its encoded `tail`.
+fn prepare(ev: &AuditEvent, tail: Vec<u8>) -> Result<Prepared, AuditError> {
+    ev.validate()?;
+    if tail.len() > MAX_EVENT_BYTES {
+        return Err(AuditError::TooLarge(tail.len()));
     }
-    Ok(prepared)
+    Ok(Prepared {
+        tail,
+        searchable: Searchable::of(ev),
+    })
 }
 
 /// Whether the current tokio runtime has more than one worker thread.

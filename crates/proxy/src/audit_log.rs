@@ -8,7 +8,7 @@ use crate::event::ProxyEvent;
 use crate::seams::{AuditSink, RecordFuture, SinkError};
 
 /// Appends every proxy event to an [`AuditLog`] as its typed audit event
-/// ([`ProxyEvent::into_audit_event`]); each record resolves once its event is
+/// ([`ProxyEvent::audit_parts`]); each record resolves once its event is
 /// durable.
 ///
 /// Each request appends its own event: the log's group commit already
@@ -32,7 +32,8 @@ impl AuditSink for AuditLogSink {
     fn record(&self, event: ProxyEvent) -> RecordFuture {
         let log = self.log.clone();
         Box::pin(async move {
-            log.append(event.into_audit_event())
+            let (audit, details) = event.audit_parts();
+            log.append_with(audit, &details)
                 .await
                 .map(|_| ())
                 .map_err(|e| SinkError(e.to_string()))

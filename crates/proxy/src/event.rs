@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use airlock_audit::{AuditEvent, EventCode};
 use airlock_core::Decision;
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::caller::Caller;
 use crate::request::ProxyRequest;
@@ -99,11 +100,23 @@ impl ProxyEvent {
         self.clone().into_audit_event()
     }
 
-    /// [`ProxyEvent::to_audit_event`], taking the strings it already holds
-    /// instead of copying them: the sink converts one event per request.
-    /// Fields are set in place rather than through the builder, which moves
-    /// the whole event at every step.
+    /// [`ProxyEvent::to_audit_event`] without a copy of the event.
     pub fn into_audit_event(self) -> AuditEvent {
+        let (mut ev, details) = self.audit_parts();
+        ev.details = match serde_json::to_value(details) {
+            Ok(Value::Object(map)) => map,
+            _ => unreachable!("the details are a struct of plain fields"),
+        };
+        ev
+    }
+
+    /// The audit event without its details, and the details, typed: what
+    /// the audit log sink hands to
+    /// [`airlock_audit::AuditLog::append_with`], which stores the same bytes
+    /// as for [`ProxyEvent::to_audit_event`] without building a map of JSON
+    /// values for every request. Fields are set in place rather than
+    /// through the builder, which moves the whole event at every step.
+    pub fn audit_parts(&self) -> (AuditEvent, AuditDetails<'_>) {
         let (code, resource) = match &self.request {
             ProxyRequest::Http { service, .. } => (
                 EventCode::HttpRequest,
@@ -125,71 +138,100 @@ impl ProxyEvent {
         ev.isolation = Some(c.isolation);
         ev.resource = Some(resource);
         ev.decision = self.decision.effect;
-        ev.details = self.details();
-        let Decision {
-            reason, policies, ..
-        } = self.decision;
-        ev.reason = (!reason.is_empty()).then_some(reason);
-        ev.policies = policies;
-        ev
+        let reason = &self.decision.reason;
+        ev.reason = (!reason.is_empty()).then(|| reason.clone());
+        ev.policies = self.decision.policies.clone();
+        (ev, self.details())
     }
 
-    /// The code-specific details: the request, its outcome, and (for
-    /// inference) model and tokens.
-    fn details(&self) -> Map<String, Value> {
+    fn details(&self) -> AuditDetails<'_> {
         let t = &self.target;
-        let mut d = Details(Map::with_capacity(16));
-        d.put("method", t.method.as_str());
-        d.put("scheme", t.scheme);
-        d.put("host", t.host.as_str());
-        d.put("port", t.port);
-        d.put("path", t.path.as_str());
-        d.put("status", self.status);
-        d.put("bytes_in", self.bytes_in);
-        d.put("bytes_out", self.bytes_out);
-        d.put("latency_ms", millis(self.latency));
+        let mut d = AuditDetails {
+            method: &t.method,
+            scheme: t.scheme,
+            host: &t.host,
+            port: t.port,
+            path: &t.path,
+            status: self.status,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            latency_ms: millis(self.latency),
+            service: None,
+            endpoint: None,
+            kind: None,
+            operation: None,
+            protocol: None,
+            model: None,
+            input_tokens: None,
+            output_tokens: None,
+            profile: self.caller.profile.as_deref(),
+            error: self.error.as_deref(),
+            request_body: self.request_body.as_deref(),
+            response_body: self.response_body.as_deref(),
+        };
         match &self.request {
-            ProxyRequest::Http { service, .. } => d.put("service", service.as_deref()),
+            ProxyRequest::Http { service, .. } => d.service = Some(service.as_deref()),
             ProxyRequest::Inference {
                 endpoint,
                 kind,
                 operation,
                 ..
             } => {
-                d.put("endpoint", endpoint.as_str());
-                d.put("kind", kind.as_str());
-                d.put("operation", operation.as_str());
+                d.endpoint = Some(endpoint);
+                d.kind = Some(kind.as_str());
+                d.operation = Some(operation);
+                d.model = Some(self.model.as_deref());
+                d.input_tokens = Some(self.usage.map(|u| u.input_tokens));
+                d.output_tokens = Some(self.usage.map(|u| u.output_tokens));
             }
-            ProxyRequest::Egress { .. } => d.put("protocol", t.scheme),
+            ProxyRequest::Egress { .. } => d.protocol = Some(t.scheme),
         }
-        if matches!(self.request, ProxyRequest::Inference { .. }) {
-            d.put("model", self.model.as_deref());
-            d.put("input_tokens", self.usage.map(|u| u.input_tokens));
-            d.put("output_tokens", self.usage.map(|u| u.output_tokens));
-        }
-        if let Some(profile) = &self.caller.profile {
-            d.put("profile", profile.as_str());
-        }
-        for (key, value) in [
-            ("error", &self.error),
-            ("request_body", &self.request_body),
-            ("response_body", &self.response_body),
-        ] {
-            if let Some(v) = value {
-                d.put(key, v.as_str());
-            }
-        }
-        d.0
+        d
     }
 }
 
-/// An event's details, filled in order.
-struct Details(Map<String, Value>);
-
-impl Details {
-    fn put(&mut self, key: &str, value: impl Into<Value>) {
-        self.0.insert(key.to_owned(), value.into());
-    }
+/// The details of a request's audit event (docs/audit-events.md), borrowed
+/// from its [`ProxyEvent`]. Fields in the order of their names, as the
+/// canonical form sorts a map's keys, so that the bytes stored are those
+/// of [`ProxyEvent::to_audit_event`]. A field that is `None` is left out; one that
+/// is `Some(None)` is written as `null` (an HTTP request to an unregistered
+/// host has a `service` of null; an inference call without reported usage
+/// has null tokens).
+#[derive(Debug, Serialize)]
+pub struct AuditDetails<'a> {
+    bytes_in: u64,
+    bytes_out: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    host: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_tokens: Option<Option<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    latency_ms: f64,
+    method: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_tokens: Option<Option<u64>>,
+    path: &'a str,
+    port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_body: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_body: Option<&'a str>,
+    scheme: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<Option<&'a str>>,
+    status: u16,
 }
 
 /// Milliseconds with microsecond resolution: proxy latencies are sub-ms.

@@ -116,7 +116,7 @@ pub use audit_log::AuditLogSink;
 pub use caller::Caller;
 pub use config::ProxyConfig;
 pub use error::ProxyError;
-pub use event::{ProxyEvent, Target, Usage};
+pub use event::{AuditDetails, ProxyEvent, Target, Usage};
 pub use guard::is_internal;
 pub use headers::CREDENTIAL_HEADERS;
 pub use mitm_ca::ProxyCa;

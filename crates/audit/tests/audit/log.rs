@@ -274,3 +274,49 @@ fn append_for(log: &AuditLog, how_long: Duration, pause: Duration) -> usize {
     }
     i
 }
+
+/// Details given apart, as a struct whose fields come in the order of
+/// their names, are stored exactly as the event holding them as a map.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn details_given_apart_are_stored_as_the_event_with_them_in_a_map() {
+    #[derive(serde::Serialize)]
+    struct Http<'a> {
+        host: &'a str,
+        method: &'a str,
+        path: &'a str,
+    }
+    let t = TestLog::new();
+    let log = t.open();
+    let mut whole = event(1);
+    let details = Http {
+        host: "api.github.com",
+        method: "POST",
+        path: "/repos",
+    };
+    let mut bare = whole.clone();
+    bare.details.clear();
+    let receipt = log.append_with(bare.clone(), &details).await.unwrap();
+    let stored = log.store().get(receipt.seq).unwrap().unwrap().body;
+    whole.seq = receipt.seq;
+    whole.id = receipt.id;
+    assert_eq!(
+        String::from_utf8(stored.clone()).unwrap(),
+        String::from_utf8(whole.canonical()).unwrap()
+    );
+    assert_eq!(AuditEvent::decode(&stored).unwrap(), whole);
+
+    // Not an object, or details on both sides: refused, nothing written.
+    for err in [
+        log.append_with(bare.clone(), "a string").await.unwrap_err(),
+        log.append_with(bare.clone(), &[1, 2]).await.unwrap_err(),
+        log.append_with(bare.clone(), &()).await.unwrap_err(),
+        log.append_with(event(1), &details).await.unwrap_err(),
+    ] {
+        let msg = err.to_string();
+        assert!(
+            msg.contains("must be a JSON object") || msg.contains("given both"),
+            "{msg}"
+        );
+    }
+    assert_eq!(log.stats().size, 1);
+}

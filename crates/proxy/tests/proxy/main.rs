@@ -3,6 +3,7 @@
 //! its unix socket, against local upstreams.
 
 mod audit;
+mod events;
 mod git;
 mod http;
 mod inference;
