@@ -196,7 +196,11 @@ impl AuditLog {
     /// for emitters of many events, which then build no map of JSON values
     /// per event. The event itself must hold no details, and `details` must
     /// serialize as a JSON object. What is stored is what `append` would
-    /// store for the event holding the same details as a map.
+    /// store for the event holding the same details as a map, keys in the
+    /// struct's order. (serde_json keeps a map's insertion order when any
+    /// crate in the build asks for it, as Cedar does, and sorts it
+    /// otherwise: a struct whose fields come in the order of their names
+    /// encodes the same either way.)
     pub async fn append_with<D: Serialize + ?Sized>(
         &self,
         event: AuditEvent,

@@ -191,9 +191,11 @@ impl ProxyEvent {
 }
 
 /// The details of a request's audit event (docs/audit-events.md), borrowed
-/// from its [`ProxyEvent`]. Fields in the order of their names, as the
-/// canonical form sorts a map's keys, so that the bytes stored are those
-/// of [`ProxyEvent::to_audit_event`]. A field that is `None` is left out; one that
+/// from its [`ProxyEvent`]. Fields in the order of their names: a map of
+/// JSON values encodes its keys in that order whether serde_json sorts it
+/// or keeps its insertion order (it does when a crate in the build asks,
+/// as Cedar does), so the bytes stored are those of
+/// [`ProxyEvent::to_audit_event`] in every build. A field that is `None` is left out; one that
 /// is `Some(None)` is written as `null` (an HTTP request to an unregistered
 /// host has a `service` of null; an inference call without reported usage
 /// has null tokens).
