@@ -56,6 +56,21 @@ fn main() {
             &measure(rounds, &reqs, |r| engine.decide(r)),
         );
         if !workload {
+            // Requests that never repeat: the memo's miss costs a hash on
+            // top of evaluating (a decision is kept only for a request
+            // that comes twice).
+            let fresh: Vec<Request> = (0..rounds).map(|i| request(i + 512, false)).collect();
+            report(
+                "evaluate user, never-repeated requests",
+                &measure(rounds, &fresh, |r| engine.evaluate(r)),
+            );
+            let fresh: Vec<Request> = (0..rounds)
+                .map(|i| request(i + 512 + rounds, false))
+                .collect();
+            report(
+                "decide  user, never-repeated requests (memo misses)",
+                &measure(rounds, &fresh, |r| engine.decide(r)),
+            );
             // The engine memoizes each (principal, resource, action)'s
             // entities, and whole decisions; a distinct trait per request
             // defeats both, which is the cost of the first request of each
@@ -111,8 +126,11 @@ fn time_load(text: &str) -> (PolicySet, Duration) {
 }
 
 fn measure<T>(rounds: usize, reqs: &[Request], f: impl Fn(&Request) -> T) -> Vec<Duration> {
-    for r in reqs {
-        black_box(f(r));
+    // Twice: the engine keeps a decision from its request's second sighting.
+    for _ in 0..2 {
+        for r in reqs {
+            black_box(f(r));
+        }
     }
     let mut times = Vec::with_capacity(rounds);
     for i in 0..rounds {
