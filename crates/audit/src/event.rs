@@ -270,11 +270,13 @@ impl AuditEvent {
         }
         let out = self.tail_with(Some(details));
         // The details are the last field, so an object ends the tail with
-        // `}}`; a string, number, array or null cannot.
-        if !out.ends_with(b"}}") {
+        // `}}`; a string, number, array or null cannot. An empty one
+        // (`:{}}`) is refused too: the event with an empty map has no
+        // details field at all.
+        if !out.ends_with(b"}}") || out.ends_with(b":{}}") {
             return Err(EventError::BadField {
                 field: "details",
-                rule: "must be a JSON object",
+                rule: "must be a JSON object with at least one field",
             });
         }
         Ok(out)

@@ -195,7 +195,7 @@ impl AuditLog {
     /// serializable struct (its fields in the order they should appear):
     /// for emitters of many events, which then build no map of JSON values
     /// per event. The event itself must hold no details, and `details` must
-    /// serialize as a JSON object. What is stored is what `append` would
+    /// serialize as a JSON object with at least one field. What is stored is what `append` would
     /// store for the event holding the same details as a map, keys in the
     /// struct's order. (serde_json keeps a map's insertion order when any
     /// crate in the build asks for it, as Cedar does, and sorts it

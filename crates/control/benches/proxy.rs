@@ -115,7 +115,7 @@ fn decider(dir: &std::path::Path) -> Arc<PolicyDecider> {
 
 /// What one decision costs on its own (lock check, two store lookups,
 /// Cedar), single-threaded: for a request that repeats, as wrk's do (after
-/// the first of each second the engine answers from its memo of
+/// the first two of each second the engine answers from its memo of
 /// decisions), and for requests that never repeat (a path of their own).
 fn decide_cost(decider: &PolicyDecider) {
     use airlock_proxy::{Decider, ProxyRequest};

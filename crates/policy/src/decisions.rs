@@ -6,7 +6,7 @@
 //! clock, no files and no state. So an engine may answer a request it has
 //! answered before with the same decision, and the proxy, which asks the
 //! same question for every request of a busy agent (the context's time is
-//! in seconds), skips Cedar for all but the first of each second. An entry
+//! in seconds), skips Cedar for all but the first two of each second. An entry
 //! is used only when the whole request equals the kept one (the hash only
 //! finds the candidate), a changed policy set or profile is a new engine
 //! with an empty memo, and what the engine does not decide (locks, a
@@ -66,7 +66,7 @@ impl Default for Decisions {
 
 impl Decisions {
     /// The decision kept for a request equal to `req`, else `decide`'s,
-    /// kept for next time.
+    /// kept for next time when the request has come before.
     pub fn get_or_decide(&self, req: &Request, decide: impl FnOnce() -> Decision) -> Decision {
         if context_bytes(req) > MAX_CONTEXT_BYTES {
             return decide();

@@ -97,7 +97,7 @@ impl Engine {
     /// Decides `req`. Never fails: anything that goes wrong (unknown action,
     /// context of the wrong type, a policy that errors) is a deny whose
     /// reason says what went wrong. A request equal to one this engine has
-    /// decided before gets the same decision from a memo: a decision
+    /// decided twice before gets the same decision from a memo: a decision
     /// depends on nothing else.
     pub fn decide(&self, req: &Request) -> Decision {
         let decision = self.decisions.get_or_decide(req, || self.evaluate(req));

@@ -97,11 +97,6 @@ impl ProxyEvent {
     /// workload, sandbox and isolation, with the decision verbatim and the
     /// code's details.
     pub fn to_audit_event(&self) -> AuditEvent {
-        self.clone().into_audit_event()
-    }
-
-    /// [`ProxyEvent::to_audit_event`] without a copy of the event.
-    pub fn into_audit_event(self) -> AuditEvent {
         let (mut ev, details) = self.audit_parts();
         ev.details = match serde_json::to_value(details) {
             Ok(Value::Object(map)) => map,

@@ -313,11 +313,15 @@ async fn details_given_apart_are_stored_as_the_event_with_them_in_a_map() {
     );
     assert_eq!(AuditEvent::decode(&stored).unwrap(), whole);
 
-    // Not an object, or details on both sides: refused, nothing written.
+    // Not an object, an empty one, or details on both sides: refused,
+    // nothing written.
     for err in [
         log.append_with(bare.clone(), "a string").await.unwrap_err(),
         log.append_with(bare.clone(), &[1, 2]).await.unwrap_err(),
         log.append_with(bare.clone(), &()).await.unwrap_err(),
+        log.append_with(bare.clone(), &serde_json::json!({}))
+            .await
+            .unwrap_err(),
         log.append_with(event(1), &details).await.unwrap_err(),
     ] {
         let msg = err.to_string();

@@ -3,7 +3,7 @@
 //! Cedar allows it (the user's policies AND the sandbox's delegation
 //! profile). Called for every request: the lock, the sandbox and the user
 //! are looked up every time, and the engine in force is asked every time
-//! (it answers a request equal to one it decided before from its memo, and
+//! (it answers a request equal to one it decided twice before from its memo, and
 //! a policy change puts a new engine in force), so lock, state and policy
 //! changes apply to the next request.
 
