@@ -17,10 +17,17 @@ use crate::upstream::ProxyBody;
 use crate::{connect, forward_http, inference};
 
 /// Handles one request from a sandbox.
+///
+/// Each flow's future is boxed: an async fn's state holds the largest of
+/// the futures it awaits, so the request's future was 9.7 KiB (the flow's
+/// state, the upstream exchange's inside it), and each layer that created
+/// or handed it on (this function, hyper's service call, its in-flight
+/// slot) copied all of it. Boxed, a flow's state is copied once, into its
+/// box (a registered service's: 2.9 KiB, and the exchange's 5.3 KiB).
 pub(crate) async fn dispatch(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Response<ProxyBody> {
     let started = Instant::now();
     if req.method() == Method::CONNECT {
-        return connect::handle(ctx, req, started).await;
+        return Box::pin(connect::handle(ctx, req, started)).await;
     }
     let routed = route(&ctx, &req);
     let attempt = Attempt {
@@ -41,12 +48,12 @@ pub(crate) async fn dispatch(ctx: Arc<ConnCtx>, req: Request<Incoming>) -> Respo
             drain_refused(req).await;
             attempt.refuse_rule(request, rule, reason, status).await
         }
-        Route::Egress(hp) => forward_http::egress(attempt, hp, req).await,
-        Route::Service(service) => forward_http::service(attempt, service, req).await,
+        Route::Egress(hp) => Box::pin(forward_http::egress(attempt, hp, req)).await,
+        Route::Service(service) => Box::pin(forward_http::service(attempt, service, req)).await,
         Route::Inference {
             endpoint,
             operation,
-        } => inference::handle(attempt, endpoint, operation, req).await,
+        } => Box::pin(inference::handle(attempt, endpoint, operation, req)).await,
     }
 }
 

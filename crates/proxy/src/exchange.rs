@@ -2,6 +2,7 @@
 //! the attempt (who, what, when), refusing with an audited denial, and
 //! forwarding with an audited response.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
@@ -193,8 +194,17 @@ pub(crate) struct Forward {
 }
 
 /// Sends an allowed request upstream and returns the response whose body
-/// records the event when it ends.
-pub(crate) async fn forward(attempt: &Attempt, fwd: Forward) -> Response<ProxyBody> {
+/// records the event when it ends. Boxed, like the flows in
+/// [`crate::dispatch`]: its state is several KiB, and each flow holding it
+/// inline grew by as much.
+pub(crate) fn forward(
+    attempt: &Attempt,
+    fwd: Forward,
+) -> Pin<Box<impl Future<Output = Response<ProxyBody>> + '_>> {
+    Box::pin(forward_unboxed(attempt, fwd))
+}
+
+async fn forward_unboxed(attempt: &Attempt, fwd: Forward) -> Response<ProxyBody> {
     if let Some(refusal) = attempt.refuse_while_audit_down(&fwd.event.request).await {
         return refusal;
     }
