@@ -109,8 +109,8 @@ impl ProxyEvent {
     /// the audit log sink hands to
     /// [`airlock_audit::AuditLog::append_with`], which stores the same bytes
     /// as for [`ProxyEvent::to_audit_event`] without building a map of JSON
-    /// values for every request. Fields are set in place rather than
-    /// through the builder, which moves the whole event at every step.
+    /// values for every request. The caller's fields are set in place rather
+    /// than through the builder, which moves the whole event at every step.
     pub fn audit_parts(&self) -> (AuditEvent, AuditDetails<'_>) {
         let (code, resource) = match &self.request {
             ProxyRequest::Http { service, .. } => (
@@ -126,16 +126,13 @@ impl ProxyEvent {
             ),
         };
         let c = &self.caller;
-        let mut ev = AuditEvent::new_at(code, time::OffsetDateTime::from(self.time));
+        let mut ev = AuditEvent::new_at(code, time::OffsetDateTime::from(self.time))
+            .decision(&self.decision);
         ev.user = Some(c.user.clone());
         ev.workload = Some(c.workload.clone());
         ev.sandbox = Some(c.sandbox.clone());
         ev.isolation = Some(c.isolation);
         ev.resource = Some(resource);
-        ev.decision = self.decision.effect;
-        let reason = &self.decision.reason;
-        ev.reason = (!reason.is_empty()).then(|| reason.clone());
-        ev.policies = self.decision.policies.clone();
         (ev, self.details())
     }
 
