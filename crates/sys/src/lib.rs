@@ -12,6 +12,7 @@ pub mod mount;
 pub mod netif;
 pub mod process;
 pub mod pty;
+pub mod sched;
 pub mod seccomp;
 pub mod selfproc;
 pub mod userns;

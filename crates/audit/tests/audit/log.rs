@@ -332,3 +332,39 @@ async fn details_given_apart_are_stored_as_the_event_with_them_in_a_map() {
     }
     assert_eq!(log.stats().size, 1);
 }
+
+/// `se.slice` (nanoseconds) from a thread's scheduler statistics.
+fn slice_of(sched_file: &std::path::Path) -> Option<u64> {
+    let text = std::fs::read_to_string(sched_file).ok()?;
+    let line = text.lines().find(|l| l.starts_with("se.slice"))?;
+    line.rsplit(' ').next()?.parse().ok()
+}
+
+/// Every durable append waits for the writer thread, so it runs in the
+/// kernel's shortest time slice and is not left queued behind busy threads
+/// when its sync returns.
+#[test]
+fn the_writer_thread_runs_in_a_short_time_slice() {
+    let probe = std::thread::spawn(|| {
+        airlock_sys::sched::set_thread_slice(0, Duration::from_micros(100)).unwrap();
+        slice_of("/proc/thread-self/sched".as_ref())
+    });
+    if probe.join().unwrap() != Some(100_000) {
+        eprintln!("skipped: this kernel does not keep custom time slices");
+        return;
+    }
+    let t = TestLog::new();
+    let log = t.open();
+    // A checkpoint request is answered by the writer thread itself.
+    log.checkpoint_now_blocking().unwrap();
+    let writers: Vec<u64> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| {
+            let dir = task.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            (comm.trim() == "audit-writer").then(|| slice_of(&dir.join("sched")))?
+        })
+        .collect();
+    assert!(!writers.is_empty(), "no audit-writer thread found");
+    assert!(writers.iter().all(|&s| s == 100_000), "{writers:?}");
+}
