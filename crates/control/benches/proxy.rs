@@ -13,9 +13,14 @@
 //! rounds, alternating the paths; default 3), `PROXY_BENCH_WORKERS` (tokio
 //! worker threads of the proxy and upstream, default 2), `PROXY_BENCH_DIR`
 //! (audit log and squid files, default /tmp). Needs `wrk` and `squid` on
-//! PATH (scripts/setup.sh --test). Prints a markdown table, then each round's
-//! ratio to squid and their median.
+//! PATH (scripts/setup.sh --test). Prints a markdown table, the CPU each
+//! path spent per request (by thread, squid's, and the machine's idle time:
+//! a slow phase of the machine changes the rates, much less these), then
+//! each round's ratio to squid and their median.
 #![allow(clippy::print_stdout)]
+
+#[path = "proxy/cpu.rs"]
+mod cpu;
 
 use std::convert::Infallible;
 use std::process::{Child, Command, Stdio};
@@ -244,16 +249,25 @@ fn main() {
     // a round.
     let mut rps = vec![Vec::new(); paths.len()];
     let mut commits = CommitStats::default();
+    let mut cpu = vec![cpu::PathCpu::default(); paths.len()];
     for _ in 0..rounds {
         for (i, (_, port, audit)) in paths.iter().enumerate() {
             let before = audit.map(AuditLog::stats);
-            rps[i].push(throughput(&url, *port, secs, conns));
+            let cpu_before = cpu::Sample::take(squid.child.id());
+            let rate = throughput(&url, *port, secs, conns);
+            cpu[i].add(
+                rate * secs as f64,
+                &cpu_before,
+                &cpu::Sample::take(squid.child.id()),
+            );
+            rps[i].push(rate);
             if let (Some(log), Some(before)) = (audit, before) {
                 commits.add(&before, &log.stats());
             }
         }
     }
     print_table(&paths.map(|p| p.0), &latencies, &rps, conns);
+    cpu::print(&paths.map(|p| p.0), &cpu);
     // Indices into `paths`.
     let (durable, noop, squid_rps) = (&rps[1], &rps[2], &rps[3]);
     print_ratios("durable audit log ÷ squid", durable, squid_rps);
