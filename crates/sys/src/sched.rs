@@ -14,7 +14,8 @@ const SCHED_ATTR_SIZE: u32 = size_of::<libc::sched_attr>() as u32;
 /// kernel clamps the slice to 0.1–100 ms. The thread's policy stays
 /// `SCHED_OTHER` and its nice value is kept.
 ///
-/// Unprivileged. Older kernels ignore the slice (the call still succeeds).
+/// Unprivileged. Kernels before 6.12 have no custom slices and ignore or
+/// refuse it; callers treat it as a hint that may not be taken.
 pub fn set_thread_slice(tid: i32, slice: Duration) -> io::Result<()> {
     let nice = thread_nice(tid)?;
     let attr = libc::sched_attr {
