@@ -283,7 +283,7 @@ impl Shared {
     /// Runs the writer thread until the queue is closed and empty, then
     /// writes a final checkpoint.
     pub fn run(&self) {
-        if let Err(e) = airlock_sys::sched::set_thread_slice(0, WRITER_SLICE) {
+        if let Err(e) = airlock_sys::sched::set_current_thread_slice(WRITER_SLICE) {
             tracing::debug!(error = %e, "cannot shorten the audit writer's time slice");
         }
         if self.serve().is_none() {

@@ -346,7 +346,7 @@ fn slice_of(sched_file: &std::path::Path) -> Option<u64> {
 #[test]
 fn the_writer_thread_runs_in_a_short_time_slice() {
     let probe = std::thread::spawn(|| {
-        airlock_sys::sched::set_thread_slice(0, Duration::from_micros(100)).unwrap();
+        airlock_sys::sched::set_current_thread_slice(Duration::from_micros(100)).unwrap();
         slice_of("/proc/thread-self/sched".as_ref())
     });
     if probe.join().unwrap() != Some(100_000) {
