@@ -282,7 +282,7 @@ async fn upstream_failed(
     attempt: &Attempt,
     mut event: ProxyEvent,
     bytes_in: &AtomicU64,
-    err: &hyper_util::client::legacy::Error,
+    err: &(dyn std::error::Error + Send + Sync + 'static),
 ) -> Response<ProxyBody> {
     event.bytes_in = bytes_in.load(Ordering::Relaxed);
     if let Some(refusal) = guard_refusal(err) {

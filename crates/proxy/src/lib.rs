@@ -74,6 +74,7 @@ mod headers;
 mod inference;
 mod intercept;
 mod mitm_ca;
+mod pool;
 mod request;
 mod resource;
 mod rewind;

@@ -1,6 +1,6 @@
-//! Connections to upstreams: a pooled HTTP/1.1 client per trust setting, and
-//! a connector that resolves, checks and connects in one step, so the
-//! address checked is the address used.
+//! Connections to upstreams: a pool of HTTP/1.1 connections per trust
+//! setting ([`crate::pool`]), and a connector that resolves, checks and
+//! connects in one step, so the address checked is the address used.
 
 use std::collections::HashMap;
 use std::io;
@@ -12,9 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Uri;
 use http_body_util::combinators::UnsyncBoxBody;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -25,6 +23,7 @@ use tokio_rustls::client::TlsStream;
 use crate::config::ProxyConfig;
 use crate::error::ProxyError;
 use crate::guard::{self, GuardError};
+use crate::pool::Pool;
 use crate::target::normalize_host;
 use crate::tls;
 
@@ -32,8 +31,8 @@ use crate::tls;
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Every body the proxy sends, either way.
 pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
-/// A pooled upstream client.
-pub(crate) type UpstreamClient = Client<Connector, ProxyBody>;
+/// The connections of one trust setting.
+pub(crate) type UpstreamClient = Arc<Pool>;
 
 /// Why an upstream connection failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +61,8 @@ pub(crate) struct Connector {
 }
 
 impl Connector {
-    async fn connect(self, uri: Uri) -> Result<TokioIo<Conn>, ConnectError> {
+    /// A connection to the host and port of `uri`, in TLS for `https`.
+    pub async fn connect(self, uri: Uri) -> Result<TokioIo<Conn>, ConnectError> {
         let host = normalize_host(uri.host().ok_or(ConnectError::NoHost)?);
         let https = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
@@ -76,20 +76,6 @@ impl Connector {
             .await
             .map_err(|_| ConnectError::Timeout)??;
         Ok(TokioIo::new(Conn::Tls(Box::new(tls))))
-    }
-}
-
-impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<Conn>;
-    type Error = ConnectError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ConnectError>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        Box::pin(self.clone().connect(uri))
     }
 }
 
@@ -129,12 +115,6 @@ pub(crate) async fn connect_tcp(
 pub(crate) enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl Connection for Conn {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
 }
 
 impl AsyncRead for Conn {
@@ -177,7 +157,7 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// The pooled clients: one for unregistered destinations (public addresses
+/// The connection pools: one for unregistered destinations (public addresses
 /// only, system roots), one for registered resources (any address, system
 /// roots), and one per registered CA.
 pub(crate) struct Upstreams {
@@ -230,10 +210,7 @@ fn client(tls: Arc<ClientConfig>, public_only: bool, timeout: Duration) -> Upstr
         public_only,
         timeout,
     };
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .set_host(false)
-        .build(connector)
+    Pool::new(connector)
 }
 
 /// The guard refusal buried in a client error, if that is what failed.
