@@ -219,7 +219,7 @@ async fn forward_unboxed(attempt: &Attempt, fwd: Forward) -> Response<ProxyBody>
     } = fwd;
     let upstream = match client.request(request).await {
         Ok(resp) => resp,
-        Err(err) => return upstream_failed(attempt, event, &bytes_in, &err).await,
+        Err(err) => return Box::pin(upstream_failed(attempt, event, &bytes_in, &err)).await,
     };
     let (mut parts, body) = upstream.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);

@@ -172,7 +172,10 @@ impl Pool {
                 },
             }
         }
-        let mut driven = self.connect(&uri).await?;
+        // Boxed: a new connection is the rare case, and its future (the
+        // resolution, the guard and TLS) would otherwise take room in every
+        // request's state.
+        let mut driven = Box::pin(self.connect(&uri)).await?;
         match send(&mut driven, request).await {
             Ok(resp) => Ok(self.wrap(resp, driven, dest)),
             Err(e) => Err(SendError::Http(e.into_error())),
