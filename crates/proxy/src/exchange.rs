@@ -20,10 +20,11 @@ use crate::event::{ProxyEvent, Target};
 use crate::headers;
 use crate::inference::budget::{BudgetBook, Charge};
 use crate::mitm_ca::ProxyCa;
+use crate::pool::Pool;
 use crate::request::ProxyRequest;
 use crate::rules;
 use crate::seams::{AuditSink, Catalog, Decider, RecordFuture, SinkError};
-use crate::upstream::{ProxyBody, UpstreamClient, Upstreams, guard_refusal};
+use crate::upstream::{ProxyBody, Upstreams, guard_refusal};
 
 /// Everything every connection of every sandbox shares.
 pub(crate) struct Shared {
@@ -181,7 +182,7 @@ impl Attempt {
 
 /// What to forward and how to account for it.
 pub(crate) struct Forward {
-    pub client: UpstreamClient,
+    pub client: Arc<Pool>,
     pub request: Request<ProxyBody>,
     pub event: ProxyEvent,
     pub bytes_in: Arc<AtomicU64>,

@@ -31,8 +31,6 @@ use crate::tls;
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Every body the proxy sends, either way.
 pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
-/// The connections of one trust setting.
-pub(crate) type UpstreamClient = Arc<Pool>;
 
 /// Why an upstream connection failed.
 #[derive(Debug, thiserror::Error)]
@@ -161,10 +159,10 @@ impl AsyncWrite for Conn {
 /// only, system roots), one for registered resources (any address, system
 /// roots), and one per registered CA.
 pub(crate) struct Upstreams {
-    egress: UpstreamClient,
-    registered: UpstreamClient,
+    egress: Arc<Pool>,
+    registered: Arc<Pool>,
     timeout: Duration,
-    by_ca: Mutex<HashMap<String, UpstreamClient>>,
+    by_ca: Mutex<HashMap<String, Arc<Pool>>>,
 }
 
 impl Upstreams {
@@ -173,20 +171,20 @@ impl Upstreams {
         let tls = tls::client_config(roots)?;
         let timeout = config.connect_timeout;
         Ok(Self {
-            egress: client(tls.clone(), true, timeout),
-            registered: client(tls, false, timeout),
+            egress: pool(tls.clone(), true, timeout),
+            registered: pool(tls, false, timeout),
             timeout,
             by_ca: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The client for an unregistered destination.
-    pub fn egress(&self) -> UpstreamClient {
+    /// The pool for unregistered destinations.
+    pub fn egress(&self) -> Arc<Pool> {
         self.egress.clone()
     }
 
-    /// The client for a registered resource, trusting `ca_pem` alone if given.
-    pub fn registered(&self, ca_pem: Option<&str>) -> Result<UpstreamClient, ProxyError> {
+    /// The pool for a registered resource, trusting `ca_pem` alone if given.
+    pub fn registered(&self, ca_pem: Option<&str>) -> Result<Arc<Pool>, ProxyError> {
         let Some(pem) = ca_pem else {
             return Ok(self.registered.clone());
         };
@@ -194,7 +192,7 @@ impl Upstreams {
         if let Some(c) = map.get(pem) {
             return Ok(c.clone());
         }
-        let c = client(
+        let c = pool(
             tls::client_config(tls::pem_roots(pem)?)?,
             false,
             self.timeout,
@@ -204,7 +202,7 @@ impl Upstreams {
     }
 }
 
-fn client(tls: Arc<ClientConfig>, public_only: bool, timeout: Duration) -> UpstreamClient {
+fn pool(tls: Arc<ClientConfig>, public_only: bool, timeout: Duration) -> Arc<Pool> {
     let connector = Connector {
         tls: TlsConnector::from(tls),
         public_only,
